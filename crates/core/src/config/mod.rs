@@ -1,0 +1,11 @@
+//! Configuration: interfaces in code ([`Interface`]) or from a TOML/JSON
+//! document ([`ConfigDocument`]), equal in power.
+
+mod document;
+mod fields;
+mod interface;
+
+pub use document::{ConfigDocument, InterfaceDocument, StoreFactory, StoreFuture, StoreRegistry};
+pub use fields::{check_field_name, FieldRules, MAX_FIELD_NAME, RESERVED_FIELDS};
+pub(crate) use interface::BackendChoice;
+pub use interface::{Interface, SameSite};

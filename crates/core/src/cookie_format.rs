@@ -1,0 +1,366 @@
+//! How a `secure_cookie` interface turns its record into a cookie value and back.
+//!
+//! The native formats ([`SignedFormat`], [`EncryptedFormat`]) put the fields and
+//! the [`RecordMeta`] (permanence, creation time, last write, expiry, binding) in
+//! one JSON document and protect it as a whole, so the validity window is
+//! enforced from times inside the authenticated value: a cookie kept past its
+//! expiry by a client is rejected even though the browser would still send it.
+//! Keys are derived per cookie name, so one interface's cookie never verifies as
+//! another's. Other formats (Flask's) implement [`CookieFormat`] too.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KeyRing, MacKeys};
+use crate::store::{Fields, Record, RecordMeta};
+
+/// Browsers keep cookies up to 4096 bytes, name and value together.
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// Seconds a cookie's write time may lie in the future (clock skew between app
+/// servers) before the cookie is rejected.
+pub const CLOCK_SKEW_SECS: i64 = 30;
+
+/// Encodes and decodes the value of a cookie that carries session data.
+///
+/// `decode` returns `None` for anything that does not verify, has expired, or
+/// is not well-formed; it must never panic, whatever the input.
+pub trait CookieFormat: fmt::Debug + Send + Sync + 'static {
+    /// The cookie value for `record`.
+    fn encode(&self, record: &Record) -> String;
+    /// The record in `value`, if it verifies and is live at `now` (Unix seconds).
+    fn decode(&self, value: &str, now: i64) -> Option<Record>;
+}
+
+#[derive(Serialize)]
+struct PayloadRef<'a> {
+    m: &'a RecordMeta,
+    f: &'a Fields,
+}
+
+#[derive(Deserialize)]
+struct Payload_ {
+    m: RecordMeta,
+    f: Fields,
+}
+
+fn to_json(record: &Record) -> Vec<u8> {
+    serde_json::to_vec(&PayloadRef {
+        m: &record.meta,
+        f: &record.fields,
+    })
+    .unwrap_or_else(|_| unreachable!("JSON values and string keys always serialize"))
+}
+
+fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
+    let p: Payload_ = serde_json::from_slice(bytes).ok()?;
+    let fresh = p.m.expires > now && p.m.accessed <= now + CLOCK_SKEW_SECS;
+    fresh.then_some(Record {
+        fields: p.f,
+        meta: p.m,
+    })
+}
+
+/// HMAC-SHA256 signed JSON: `base64url(json) "." base64url(mac)`. Readable by the
+/// client (do not put secrets in it), tamper-proof.
+///
+/// ```
+/// use session_plus_core::cookie_format::{CookieFormat, SignedFormat};
+/// use session_plus_core::store::{Record, RecordMeta};
+/// use session_plus_core::{Key, KeyRing};
+///
+/// let format = SignedFormat::new(&KeyRing::new(Key::generate()), "data");
+/// let record = Record {
+///     fields: [("n".to_owned(), serde_json::json!(1))].into(),
+///     meta: RecordMeta { permanent: false, created: 100, accessed: 100, expires: 200, binding: "x".into() },
+/// };
+/// let value = format.encode(&record);
+/// assert_eq!(format.decode(&value, 150), Some(record.clone()));
+/// assert_eq!(format.decode(&value, 200), None); // expired
+/// let mut tampered = value.clone();
+/// tampered.insert(0, 'A');
+/// assert_eq!(format.decode(&tampered, 150), None);
+/// ```
+#[derive(Debug)]
+pub struct SignedFormat {
+    keys: MacKeys,
+}
+
+impl SignedFormat {
+    /// A format signing with the ring's newest key, for the cookie `cookie_name`.
+    pub fn new(ring: &KeyRing, cookie_name: &str) -> Self {
+        Self {
+            keys: MacKeys::derive(ring, "cookie-sign", cookie_name),
+        }
+    }
+}
+
+impl CookieFormat for SignedFormat {
+    fn encode(&self, record: &Record) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(to_json(record));
+        let mac = self.keys.sign(payload.as_bytes());
+        let mut out = payload;
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(mac, &mut out);
+        out
+    }
+
+    fn decode(&self, value: &str, now: i64) -> Option<Record> {
+        if value.len() > MAX_COOKIE_BYTES {
+            return None;
+        }
+        let (payload, mac) = value.rsplit_once('.')?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        if !self.keys.verify(payload.as_bytes(), &mac) {
+            return None;
+        }
+        from_json(&URL_SAFE_NO_PAD.decode(payload).ok()?, now)
+    }
+}
+
+/// XChaCha20-Poly1305 encrypted JSON: `base64url(nonce || ciphertext)`, the
+/// cookie name as associated data. Neither readable nor forgeable by the client.
+///
+/// ```
+/// use session_plus_core::cookie_format::{CookieFormat, EncryptedFormat};
+/// use session_plus_core::store::{Record, RecordMeta};
+/// use session_plus_core::{Key, KeyRing};
+///
+/// let format = EncryptedFormat::new(&KeyRing::new(Key::generate()), "data");
+/// let record = Record {
+///     fields: [("secret".to_owned(), serde_json::json!("hunter2"))].into(),
+///     meta: RecordMeta { permanent: true, created: 100, accessed: 100, expires: 200, binding: "x".into() },
+/// };
+/// let value = format.encode(&record);
+/// assert!(!value.contains("hunter2"));
+/// assert_eq!(format.decode(&value, 150), Some(record));
+/// ```
+pub struct EncryptedFormat {
+    ciphers: Vec<XChaCha20Poly1305>,
+    aad: Vec<u8>,
+}
+
+impl fmt::Debug for EncryptedFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptedFormat({} keys, REDACTED)", self.ciphers.len())
+    }
+}
+
+const NONCE_LEN: usize = 24;
+
+impl EncryptedFormat {
+    /// A format encrypting with the ring's newest key, for the cookie `cookie_name`.
+    pub fn new(ring: &KeyRing, cookie_name: &str) -> Self {
+        Self {
+            ciphers: ring
+                .keys()
+                .iter()
+                .map(|k| XChaCha20Poly1305::new(&k.derive("cookie-encrypt", cookie_name).into()))
+                .collect(),
+            aad: cookie_name.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl CookieFormat for EncryptedFormat {
+    fn encode(&self, record: &Record) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        #[allow(clippy::expect_used)]
+        getrandom::getrandom(&mut nonce).expect("the OS random number generator failed");
+        let plaintext = to_json(record);
+        let ct = self.ciphers[0]
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &self.aad,
+                },
+            )
+            .unwrap_or_else(|_| unreachable!("encryption of a cookie-sized buffer cannot fail"));
+        let mut raw = Vec::with_capacity(NONCE_LEN + ct.len());
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&ct);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    fn decode(&self, value: &str, now: i64) -> Option<Record> {
+        if value.len() > MAX_COOKIE_BYTES {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if raw.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let plaintext = self.ciphers.iter().find_map(|c| {
+            c.decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &self.aad,
+                },
+            )
+            .ok()
+        })?;
+        from_json(&plaintext, now)
+    }
+}
+
+/// Signs server-side session ids in their cookie (`use_signer`):
+/// `id "." base64url(HMAC-SHA256)`.
+///
+/// ```
+/// use session_plus_core::cookie_format::IdSigner;
+/// use session_plus_core::{Key, KeyRing, SessionId};
+///
+/// let signer = IdSigner::new(&KeyRing::new(Key::generate()), "session");
+/// let id = SessionId::generate();
+/// let value = signer.sign(&id);
+/// assert_eq!(signer.unsign(&value), Some(id));
+/// assert_eq!(signer.unsign("forged-id-forged-id-forged.AAAA"), None);
+/// ```
+#[derive(Debug)]
+pub struct IdSigner {
+    keys: MacKeys,
+}
+
+impl IdSigner {
+    /// A signer for ids in the cookie `cookie_name`.
+    pub fn new(ring: &KeyRing, cookie_name: &str) -> Self {
+        Self {
+            keys: MacKeys::derive(ring, "id-sign", cookie_name),
+        }
+    }
+
+    /// `id.signature`.
+    pub fn sign(&self, id: &crate::SessionId) -> String {
+        let mut out = id.as_str().to_owned();
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(self.keys.sign(id.as_str().as_bytes()), &mut out);
+        out
+    }
+
+    /// The id, if the signature verifies under any key of the ring.
+    pub fn unsign(&self, value: &str) -> Option<crate::SessionId> {
+        let (id, mac) = value.rsplit_once('.')?;
+        let id = crate::SessionId::parse(id)?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        self.keys
+            .verify(id.as_str().as_bytes(), &mac)
+            .then_some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Key;
+    use serde_json::json;
+
+    fn record() -> Record {
+        Record {
+            fields: [("user_id".to_owned(), json!(42))].into(),
+            meta: RecordMeta {
+                permanent: false,
+                created: 1000,
+                accessed: 1000,
+                expires: 2000,
+                binding: "bind".into(),
+            },
+        }
+    }
+
+    fn formats(ring: &KeyRing, name: &str) -> Vec<Box<dyn CookieFormat>> {
+        vec![
+            Box::new(SignedFormat::new(ring, name)),
+            Box::new(EncryptedFormat::new(ring, name)),
+        ]
+    }
+
+    #[test]
+    fn rotation_newest_signs_all_verify() {
+        let old = Key::generate();
+        let new = Key::generate();
+        let old_ring = KeyRing::new(old.clone());
+        let rotated = KeyRing::new(new.clone()).with_previous(old);
+        for (before, after) in formats(&old_ring, "d").into_iter().zip(formats(&rotated, "d")) {
+            let v = before.encode(&record());
+            assert_eq!(after.decode(&v, 1500), Some(record()), "old cookie must verify");
+            let v2 = after.encode(&record());
+            assert_eq!(before.decode(&v2, 1500), None, "new cookie is signed with the new key");
+        }
+        // Dropping the old key revokes its cookies.
+        let revoked = KeyRing::new(new);
+        for (before, after) in formats(&old_ring, "d").into_iter().zip(formats(&revoked, "d")) {
+            assert_eq!(after.decode(&before.encode(&record()), 1500), None);
+        }
+    }
+
+    #[test]
+    fn cookie_of_one_interface_does_not_verify_as_another() {
+        let ring = KeyRing::new(Key::generate());
+        for (a, b) in formats(&ring, "csrf").into_iter().zip(formats(&ring, "data")) {
+            assert_eq!(b.decode(&a.encode(&record()), 1500), None);
+        }
+    }
+
+    #[test]
+    fn validity_window_from_signed_times() {
+        let ring = KeyRing::new(Key::generate());
+        for f in formats(&ring, "d") {
+            let v = f.encode(&record());
+            assert!(f.decode(&v, 1999).is_some());
+            assert!(f.decode(&v, 2000).is_none(), "expired");
+            assert!(f.decode(&v, 1000 - CLOCK_SKEW_SECS).is_some());
+            assert!(f.decode(&v, 1000 - CLOCK_SKEW_SECS - 1).is_none(), "future-dated");
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let ring = KeyRing::new(Key::generate());
+        let valid = SignedFormat::new(&ring, "d").encode(&record());
+        let mut inputs: Vec<String> = vec![
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "a.b.c".into(),
+            "%%%".into(),
+            "é.é".into(),
+            "A".repeat(5000),
+            format!("{}.", "A".repeat(100)),
+        ];
+        for cut in 0..valid.len() {
+            inputs.push(valid[..cut].to_owned());
+        }
+        for f in formats(&ring, "d") {
+            for i in &inputs {
+                assert!(f.decode(i, 1500).is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_is_detected() {
+        let ring = KeyRing::new(Key::generate());
+        for f in formats(&ring, "d") {
+            let v = f.encode(&record());
+            let bytes = v.as_bytes();
+            for i in 0..bytes.len() {
+                let mut b = bytes.to_vec();
+                b[i] ^= 0x01;
+                if let Ok(s) = String::from_utf8(b) {
+                    // Flipping the low bit of the last base64 char can leave the decoded bytes unchanged.
+                    if s != v && f.decode(&s, 1500).is_some() {
+                        assert_eq!(i, bytes.len() - 1, "flip at {i} accepted");
+                    }
+                }
+            }
+        }
+    }
+}

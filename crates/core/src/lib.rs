@@ -1,0 +1,71 @@
+//! Framework-free core of **session-plus**: one logical session kept in several
+//! places at once.
+//!
+//! Each field of the session is routed to the *interface* that owns it (a
+//! signed or encrypted cookie, or a server-side store), while the handler reads
+//! and writes one map through [`Session`]. The HTTP integration lives in the
+//! `session-plus` crate; this crate has no web-framework dependency.
+//!
+//! - [`config`]: interfaces, field rules, documents ([`Interface`], [`FieldRules`],
+//!   [`ConfigDocument`]);
+//! - [`SessionManager`]: the validated configuration and routing;
+//! - [`Session`]: the per-request handle;
+//! - [`store`]: the [`SessionStore`](store::SessionStore) trait for server-side backends;
+//! - [`cookie_format`]: how cookie interfaces encode their data;
+//! - [`MemoryStore`]: the in-process backend.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use session_plus_core::{FieldRules, Interface, Key, MemoryStore, Session, SessionManager};
+//!
+//! let manager = Arc::new(SessionManager::builder()
+//!     .keys(Key::generate())
+//!     .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["csrf_token"])))
+//!     .interface(Interface::store("session", Arc::new(MemoryStore::new()))
+//!         .fields(FieldRules::include(["user_id", "user_data"])))
+//!     .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
+//!     .build()?);
+//! let session = Session::new(manager, std::iter::empty());
+//! session.insert("user_id", 42).await?;
+//! session.insert("theme", "dark").await?;
+//! let done = session.finish().await;
+//! let names: Vec<&str> = done.cookies.iter().map(|c| c.name()).collect();
+//! assert_eq!(names, ["session", "data"]);
+//! # Ok::<(), session_plus_core::Error>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backends;
+pub mod config;
+pub mod cookie_format;
+mod error;
+mod id;
+mod keys;
+mod manager;
+mod routing;
+mod session;
+mod set_cookie;
+pub mod store;
+
+pub use backends::memory::MemoryStore;
+pub use config::{ConfigDocument, FieldRules, Interface, SameSite, StoreRegistry};
+pub use error::{Error, Result};
+pub use id::{RecordKey, SessionId};
+pub use keys::{Key, KeyRing, MIN_KEY_LEN};
+pub use manager::{SessionManager, SessionManagerBuilder};
+pub use session::{Finish, Session};
+pub use set_cookie::{http_date, SetCookie};
+
+/// Seconds since the Unix epoch, now.
+///
+/// ```
+/// assert!(session_plus_core::unix_now() > 1_700_000_000);
+/// ```
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

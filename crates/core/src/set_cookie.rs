@@ -1,0 +1,131 @@
+//! `Set-Cookie` header values, without a web framework.
+
+use crate::config::Interface;
+
+/// One `Set-Cookie` the response must carry.
+///
+/// ```
+/// use session_plus_core::SetCookie;
+/// let c = SetCookie::removal_for_test("data");
+/// assert!(c.header_value().starts_with("data=; Path=/; Max-Age=0"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SetCookie {
+    name: String,
+    header: String,
+}
+
+impl std::fmt::Debug for SetCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value is a secret (an id or session data): print the name only.
+        write!(f, "SetCookie({}=REDACTED)", self.name)
+    }
+}
+
+impl SetCookie {
+    /// A cookie carrying `value`, with `max_age` seconds (None: browser session).
+    pub(crate) fn new(cfg: &Interface, value: &str, max_age: Option<i64>, now: i64) -> Self {
+        let mut h = String::with_capacity(cfg.cookie_name.len() + value.len() + 96);
+        h.push_str(&cfg.cookie_name);
+        h.push('=');
+        h.push_str(value);
+        attributes(&mut h, cfg, max_age, now);
+        Self {
+            name: cfg.cookie_name.clone(),
+            header: h,
+        }
+    }
+
+    /// A cookie that makes the browser forget `cfg`'s cookie.
+    pub(crate) fn removal(cfg: &Interface) -> Self {
+        let mut h = format!("{}=", cfg.cookie_name);
+        attributes(&mut h, cfg, Some(0), 0);
+        Self {
+            name: cfg.cookie_name.clone(),
+            header: h,
+        }
+    }
+
+    /// A removal cookie with default attributes (for examples and tests).
+    pub fn removal_for_test(name: &str) -> Self {
+        Self::removal(&Interface::secure_cookie(name))
+    }
+
+    /// The cookie's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The full header value.
+    pub fn header_value(&self) -> &str {
+        &self.header
+    }
+
+    /// Bytes of `name=value` (what the browser limit of 4096 applies to).
+    pub(crate) fn pair_len(&self) -> usize {
+        self.header.find(';').unwrap_or(self.header.len())
+    }
+}
+
+fn attributes(h: &mut String, cfg: &Interface, max_age: Option<i64>, now: i64) {
+    h.push_str("; Path=");
+    h.push_str(&cfg.cookie_path);
+    if let Some(d) = &cfg.cookie_domain {
+        h.push_str("; Domain=");
+        h.push_str(d);
+    }
+    if let Some(age) = max_age {
+        h.push_str("; Max-Age=");
+        h.push_str(&age.to_string());
+        h.push_str("; Expires=");
+        h.push_str(&http_date(if age == 0 { 0 } else { now + age }));
+    }
+    if cfg.cookie_httponly {
+        h.push_str("; HttpOnly");
+    }
+    if cfg.cookie_secure {
+        h.push_str("; Secure");
+    }
+    h.push_str("; SameSite=");
+    h.push_str(cfg.cookie_samesite.as_str());
+}
+
+/// RFC 7231 IMF-fixdate of a Unix time, e.g. `Tue, 14 Nov 2023 22:13:20 GMT`.
+///
+/// ```
+/// assert_eq!(session_plus_core::http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
+/// assert_eq!(session_plus_core::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+/// ```
+pub fn http_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        WD[days.rem_euclid(7) as usize],
+        d,
+        MO[(m - 1) as usize],
+        y,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
