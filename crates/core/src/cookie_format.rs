@@ -211,6 +211,44 @@ impl CookieFormat for EncryptedFormat {
     }
 }
 
+/// Writes a server-side session id into its cookie and reads it back: the
+/// `use_signer` codec of a store interface. [`IdSigner`] is the native one;
+/// other formats (e.g. Flask's itsdangerous `Signer`) plug in through
+/// `Interface::id_signer`.
+///
+/// `unsign` returns `None` for anything that does not verify or is not a valid
+/// id (check it with [`crate::SessionId::parse`]); it must never panic.
+///
+/// ```
+/// use session_plus_core::cookie_format::IdCookieSigner;
+/// use session_plus_core::SessionId;
+///
+/// /// Ids as they are (what `use_signer(false)` does).
+/// #[derive(Debug)]
+/// struct Plain;
+/// impl IdCookieSigner for Plain {
+///     fn sign(&self, id: &SessionId) -> String { id.as_str().to_owned() }
+///     fn unsign(&self, value: &str) -> Option<SessionId> { SessionId::parse(value) }
+/// }
+/// let id = SessionId::generate();
+/// assert_eq!(Plain.unsign(&Plain.sign(&id)), Some(id));
+/// ```
+pub trait IdCookieSigner: fmt::Debug + Send + Sync + 'static {
+    /// The cookie value carrying `id`.
+    fn sign(&self, id: &crate::SessionId) -> String;
+    /// The id in a cookie value, if it verifies.
+    fn unsign(&self, value: &str) -> Option<crate::SessionId>;
+}
+
+impl IdCookieSigner for IdSigner {
+    fn sign(&self, id: &crate::SessionId) -> String {
+        IdSigner::sign(self, id)
+    }
+    fn unsign(&self, value: &str) -> Option<crate::SessionId> {
+        IdSigner::unsign(self, value)
+    }
+}
+
 /// Signs server-side session ids in their cookie (`use_signer`):
 /// `id "." base64url(HMAC-SHA256)`.
 ///

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::{check_field_name, BackendChoice, FieldRules, Interface, SameSite};
-use crate::cookie_format::{CookieFormat, EncryptedFormat, IdSigner, SignedFormat};
+use crate::cookie_format::{CookieFormat, EncryptedFormat, IdCookieSigner, IdSigner, SignedFormat};
 use crate::keys::KeyRing;
 use crate::routing::Router;
 use crate::store::SessionStore;
@@ -16,7 +16,7 @@ pub(crate) enum Kind {
     Cookie(Arc<dyn CookieFormat>),
     Store {
         store: Arc<dyn SessionStore>,
-        signer: Option<IdSigner>,
+        signer: Option<Arc<dyn IdCookieSigner>>,
         prefix: Arc<str>,
     },
 }
@@ -189,10 +189,12 @@ impl SessionManagerBuilder {
                 BackendChoice::CookieFormat(f) => Kind::Cookie(f.clone()),
                 BackendChoice::Store(store) => Kind::Store {
                     store: store.clone(),
-                    signer: if iface.use_signer {
-                        Some(IdSigner::new(&keys()?, &iface.cookie_name))
-                    } else {
-                        None
+                    signer: match &iface.id_signer {
+                        Some(custom) => Some(custom.clone()),
+                        None if iface.use_signer => {
+                            Some(Arc::new(IdSigner::new(&keys()?, &iface.cookie_name)))
+                        }
+                        None => None,
                     },
                     prefix: iface.key_prefix.as_str().into(),
                 },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::FieldRules;
-use crate::cookie_format::CookieFormat;
+use crate::cookie_format::{CookieFormat, IdCookieSigner};
 use crate::keys::KeyRing;
 use crate::store::SessionStore;
 
@@ -96,6 +96,7 @@ pub struct Interface {
     pub(crate) permanent: bool,
     pub(crate) key_prefix: String,
     pub(crate) use_signer: bool,
+    pub(crate) id_signer: Option<Arc<dyn IdCookieSigner>>,
     pub(crate) timeout: Duration,
     pub(crate) refresh_interval: Duration,
     pub(crate) absolute_lifetime: Option<Duration>,
@@ -121,6 +122,7 @@ impl Interface {
             permanent: false,
             key_prefix: "session".to_owned(),
             use_signer: false,
+            id_signer: None,
             timeout: Duration::from_secs(2),
             refresh_interval: Duration::from_secs(60),
             absolute_lifetime: None,
@@ -211,6 +213,13 @@ impl Interface {
     /// Sign the id in the cookie (default false).
     pub fn use_signer(mut self, on: bool) -> Self {
         self.use_signer = on;
+        self
+    }
+    /// Sign the id in the cookie with a custom codec instead of the native
+    /// HMAC-SHA256 one (e.g. Flask's `Signer`, for sharing sessions with a
+    /// Flask app). Takes precedence over [`Interface::use_signer`].
+    pub fn id_signer(mut self, signer: Arc<dyn IdCookieSigner>) -> Self {
+        self.id_signer = Some(signer);
         self
     }
     /// Timeout of every backend call (default 2 s).
