@@ -288,9 +288,7 @@ impl IdSigner {
         let (id, mac) = value.rsplit_once('.')?;
         let id = crate::SessionId::parse(id)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        self.keys
-            .verify(id.as_str().as_bytes(), &mac)
-            .then_some(id)
+        self.keys.verify(id.as_str().as_bytes(), &mac).then_some(id)
     }
 }
 
@@ -326,15 +324,29 @@ mod tests {
         let new = Key::generate();
         let old_ring = KeyRing::new(old.clone());
         let rotated = KeyRing::new(new.clone()).with_previous(old);
-        for (before, after) in formats(&old_ring, "d").into_iter().zip(formats(&rotated, "d")) {
+        for (before, after) in formats(&old_ring, "d")
+            .into_iter()
+            .zip(formats(&rotated, "d"))
+        {
             let v = before.encode(&record());
-            assert_eq!(after.decode(&v, 1500), Some(record()), "old cookie must verify");
+            assert_eq!(
+                after.decode(&v, 1500),
+                Some(record()),
+                "old cookie must verify"
+            );
             let v2 = after.encode(&record());
-            assert_eq!(before.decode(&v2, 1500), None, "new cookie is signed with the new key");
+            assert_eq!(
+                before.decode(&v2, 1500),
+                None,
+                "new cookie is signed with the new key"
+            );
         }
         // Dropping the old key revokes its cookies.
         let revoked = KeyRing::new(new);
-        for (before, after) in formats(&old_ring, "d").into_iter().zip(formats(&revoked, "d")) {
+        for (before, after) in formats(&old_ring, "d")
+            .into_iter()
+            .zip(formats(&revoked, "d"))
+        {
             assert_eq!(after.decode(&before.encode(&record()), 1500), None);
         }
     }
@@ -342,7 +354,10 @@ mod tests {
     #[test]
     fn cookie_of_one_interface_does_not_verify_as_another() {
         let ring = KeyRing::new(Key::generate());
-        for (a, b) in formats(&ring, "csrf").into_iter().zip(formats(&ring, "data")) {
+        for (a, b) in formats(&ring, "csrf")
+            .into_iter()
+            .zip(formats(&ring, "data"))
+        {
             assert_eq!(b.decode(&a.encode(&record()), 1500), None);
         }
     }
@@ -355,7 +370,10 @@ mod tests {
             assert!(f.decode(&v, 1999).is_some());
             assert!(f.decode(&v, 2000).is_none(), "expired");
             assert!(f.decode(&v, 1000 - CLOCK_SKEW_SECS).is_some());
-            assert!(f.decode(&v, 1000 - CLOCK_SKEW_SECS - 1).is_none(), "future-dated");
+            assert!(
+                f.decode(&v, 1000 - CLOCK_SKEW_SECS - 1).is_none(),
+                "future-dated"
+            );
         }
     }
 

@@ -84,9 +84,8 @@ impl SessionId {
             let _ = getrandom::getrandom(&mut k);
             k
         });
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| {
-            unreachable!("HMAC accepts keys of any length")
-        });
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(self.0.as_bytes());
         let out = mac.finalize().into_bytes();
         out[..6].iter().map(|b| format!("{b:02x}")).collect()
@@ -174,9 +173,7 @@ mod tests {
 
     #[test]
     fn generated_ids_have_at_least_128_bits_and_are_unique() {
-        let ids: HashSet<String> = (0..10_000)
-            .map(|_| SessionId::generate().0)
-            .collect();
+        let ids: HashSet<String> = (0..10_000).map(|_| SessionId::generate().0).collect();
         assert_eq!(ids.len(), 10_000);
         for id in ids.iter().take(10) {
             // 43 base64 chars * 6 bits = 258 >= 256 bits of randomness.

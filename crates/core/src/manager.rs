@@ -171,13 +171,17 @@ impl SessionManagerBuilder {
                 ));
             }
             let keys = || {
-                iface.keys.clone().or_else(|| self.keys.clone()).ok_or_else(|| {
-                    Error::config(
-                        &iface.cookie_name,
-                        "secret_key",
-                        "this interface signs or encrypts but no key is configured",
-                    )
-                })
+                iface
+                    .keys
+                    .clone()
+                    .or_else(|| self.keys.clone())
+                    .ok_or_else(|| {
+                        Error::config(
+                            &iface.cookie_name,
+                            "secret_key",
+                            "this interface signs or encrypts but no key is configured",
+                        )
+                    })
             };
             let kind = match &iface.backend {
                 BackendChoice::SecureCookie { encrypt: false } => {
@@ -287,9 +291,7 @@ fn validate(i: &Interface) -> Result<()> {
     if matches!(i.absolute_lifetime, Some(d) if d.as_secs() == 0) {
         return err("absolute_lifetime", "must be at least one second");
     }
-    if matches!(i.backend, BackendChoice::Store(_))
-        && i.key_prefix.len() > 256
-    {
+    if matches!(i.backend, BackendChoice::Store(_)) && i.key_prefix.len() > 256 {
         return err("key_prefix", "is longer than 256 bytes");
     }
     Ok(())

@@ -38,7 +38,9 @@ impl Router {
             }
         }
         let owners_of = |field: &str| -> Box<[usize]> {
-            (0..rules.len()).filter(|&i| owns(rules, i, field)).collect()
+            (0..rules.len())
+                .filter(|&i| owns(rules, i, field))
+                .collect()
         };
         // A name no rule mentions: Include never owns it, the others always do.
         let default: Box<[usize]> = (0..rules.len())
@@ -117,7 +119,11 @@ mod tests {
 
     #[test]
     fn auto_ignores_its_own_exclusions_but_not_others_includes() {
-        let r = router(&[FieldRules::Auto, FieldRules::include(["x"]), FieldRules::Auto]);
+        let r = router(&[
+            FieldRules::Auto,
+            FieldRules::include(["x"]),
+            FieldRules::Auto,
+        ]);
         assert_eq!(r.owners("x"), &[1]);
         assert_eq!(r.owners("y"), &[0, 2]);
     }

@@ -115,7 +115,10 @@ pub struct Session {
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("interfaces", &self.inner.manager.cookie_names().collect::<Vec<_>>())
+            .field(
+                "interfaces",
+                &self.inner.manager.cookie_names().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -134,8 +137,13 @@ pub struct Finish {
 
 /// Result of loading one interface.
 enum Loaded {
-    Absent { stale: Option<SessionId> },
-    Present { id: Option<SessionId>, record: Record },
+    Absent {
+        stale: Option<SessionId>,
+    },
+    Present {
+        id: Option<SessionId>,
+        record: Record,
+    },
     Failed(Error),
 }
 
@@ -143,15 +151,25 @@ impl Session {
     /// A session for a request that carried these `Cookie` header values.
     /// Only cookies named like a configured interface are kept (the first of
     /// each name); nothing is verified or loaded yet.
-    pub fn new<'a>(manager: Arc<SessionManager>, cookie_headers: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<'a>(
+        manager: Arc<SessionManager>,
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let mut slots: Vec<Slot> = manager.interfaces.iter().map(|_| Slot::default()).collect();
         for header in cookie_headers {
             for pair in header.split(';') {
-                let Some((name, value)) = pair.split_once('=') else { continue };
-                let Some(i) = manager.index_of(name.trim()) else { continue };
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let Some(i) = manager.index_of(name.trim()) else {
+                    continue;
+                };
                 if slots[i].raw.is_none() {
                     let v = value.trim();
-                    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or(v);
                     slots[i].raw = Some(v.to_owned());
                 }
             }
@@ -357,7 +375,11 @@ impl Session {
 
     fn interface_index(&self, cookie_name: &str) -> Result<usize> {
         self.manager().index_of(cookie_name).ok_or_else(|| {
-            Error::config(cookie_name, "cookie_name", "no interface has this cookie name")
+            Error::config(
+                cookie_name,
+                "cookie_name",
+                "no interface has this cookie name",
+            )
         })
     }
 
@@ -443,6 +465,15 @@ impl Session {
         if st.finished {
             return Finish::default();
         }
+        let mut out = Finish {
+            accessed: true,
+            ..Finish::default()
+        };
+        if let Err(e) = self.learn_binding(&mut st).await {
+            out.error = Some(e);
+            st.finished = true;
+            return out;
+        }
         st.finished = true;
         let binding = st.binding.clone().unwrap_or_else(|| random_token(16));
         let now = unix_now();
@@ -452,10 +483,6 @@ impl Session {
             .iter()
             .zip(&self.manager().interfaces)
             .map(|(slot, r)| save_one(r, slot, &binding, cycle, now));
-        let mut out = Finish {
-            accessed: true,
-            ..Finish::default()
-        };
         for result in join_all(saves).await {
             match result {
                 Ok(Some(c)) => out.cookies.push(c),
@@ -466,6 +493,46 @@ impl Session {
             }
         }
         out
+    }
+}
+
+impl Session {
+    /// A new record or cookie must carry the binding of the session it joins.
+    /// When this request created data in an interface without loading any
+    /// other, load another interface the client has a cookie for (cookie
+    /// interfaces first: they cost no I/O) to learn the binding.
+    async fn learn_binding(&self, st: &mut State) -> Result<()> {
+        if st.binding.is_some() || st.cycle {
+            return Ok(());
+        }
+        let creates = st
+            .slots
+            .iter()
+            .any(|s| s.load == Load::Done && s.meta.is_none() && !s.fields.is_empty());
+        if !creates {
+            return Ok(());
+        }
+        let manager = self.manager();
+        let unloaded = |st: &State, cookie_kind: bool| -> Vec<usize> {
+            st.slots
+                .iter()
+                .zip(&manager.interfaces)
+                .enumerate()
+                .filter(|(_, (s, r))| {
+                    s.load == Load::Pending
+                        && s.raw.is_some()
+                        && matches!(r.kind, Kind::Cookie(_)) == cookie_kind
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let cookies = unloaded(st, true);
+        self.ensure_loaded(st, &cookies).await?;
+        if st.binding.is_none() {
+            let stores = unloaded(st, false);
+            self.ensure_loaded(st, &stores).await?;
+        }
+        Ok(())
     }
 }
 
@@ -481,9 +548,9 @@ fn parse_id(r: &Resolved, raw: Option<&str>) -> Option<SessionId> {
 }
 
 fn absolute_expired(r: &Resolved, meta: &RecordMeta, now: i64) -> bool {
-    r.config.absolute_lifetime.is_some_and(|d| {
-        meta.created + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4) <= now
-    })
+    r.config
+        .absolute_lifetime
+        .is_some_and(|d| meta.created + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4) <= now)
 }
 
 fn record_key(prefix: &Arc<str>, id: &SessionId) -> RecordKey {
@@ -491,7 +558,11 @@ fn record_key(prefix: &Arc<str>, id: &SessionId) -> RecordKey {
 }
 
 /// Run one backend call under the interface's timeout, with a span and metrics.
-async fn timed<T>(r: &Resolved, op: &'static str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+async fn timed<T>(
+    r: &Resolved,
+    op: &'static str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
     let name = r.name();
     let start = Instant::now();
     let span = tracing::debug_span!("session_plus.backend", interface = name, op);
@@ -500,7 +571,8 @@ async fn timed<T>(r: &Resolved, op: &'static str, fut: impl Future<Output = Resu
         Err(_) => Err(Error::timeout(name, r.config.timeout)),
     };
     let labels = [("interface", name.to_owned()), ("op", op.to_owned())];
-    metrics::histogram!("session_plus_backend_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("session_plus_backend_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     if let Err(e) = &res {
         metrics::counter!("session_plus_backend_errors_total", &labels).increment(1);
         tracing::warn!(interface = name, op, error = %e, "session backend call failed");
@@ -513,16 +585,24 @@ async fn load_one(r: &Resolved, raw: Option<&str>, now: i64) -> Loaded {
     let Some(raw_value) = raw else { return absent };
     match &r.kind {
         Kind::Cookie(format) => match format.decode(raw_value, now) {
-            Some(record) if !absolute_expired(r, &record.meta, now) => Loaded::Present { id: None, record },
+            Some(record) if !absolute_expired(r, &record.meta, now) => {
+                Loaded::Present { id: None, record }
+            }
             Some(_) => absent,
             None => {
-                tracing::warn!(interface = r.name(), "session cookie failed verification or expired; starting fresh");
+                tracing::warn!(
+                    interface = r.name(),
+                    "session cookie failed verification or expired; starting fresh"
+                );
                 absent
             }
         },
         Kind::Store { store, prefix, .. } => {
             let Some(id) = parse_id(r, raw) else {
-                tracing::warn!(interface = r.name(), "malformed or badly signed session id; starting fresh");
+                tracing::warn!(
+                    interface = r.name(),
+                    "malformed or badly signed session id; starting fresh"
+                );
                 return absent;
             };
             let key = record_key(prefix, &id);
@@ -533,13 +613,22 @@ async fn load_one(r: &Resolved, raw: Option<&str>, now: i64) -> Loaded {
                 Ok(Some(record)) if absolute_expired(r, &record.meta, now) => {
                     Loaded::Absent { stale: Some(id) }
                 }
-                Ok(Some(record)) => Loaded::Present { id: Some(id), record },
+                Ok(Some(record)) => Loaded::Present {
+                    id: Some(id),
+                    record,
+                },
             }
         }
     }
 }
 
-async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i64) -> Result<Option<SetCookie>> {
+async fn save_one(
+    r: &Resolved,
+    slot: &Slot,
+    binding: &str,
+    cycle: bool,
+    now: i64,
+) -> Result<Option<SetCookie>> {
     match slot.load {
         Load::Pending => return Ok(None),
         Load::Failed if slot.blocked_write => return Err(Error::unavailable(r.name())),
@@ -547,7 +636,10 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
         Load::Done => {}
     }
     let old_permanent = slot.meta.as_ref().map(|m| m.permanent);
-    let permanent = slot.permanent.or(old_permanent).unwrap_or(r.config.permanent);
+    let permanent = slot
+        .permanent
+        .or(old_permanent)
+        .unwrap_or(r.config.permanent);
     let permanence_changed = old_permanent.map_or(slot.permanent.is_some(), |p| p != permanent);
     let meta = RecordMeta {
         permanent,
@@ -557,7 +649,10 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
         binding: binding.to_owned(),
     };
     let refresh_interval = i64::try_from(r.config.refresh_interval.as_secs()).unwrap_or(i64::MAX);
-    let refresh_due = slot.meta.as_ref().is_some_and(|m| now - m.accessed >= refresh_interval);
+    let refresh_due = slot
+        .meta
+        .as_ref()
+        .is_some_and(|m| now - m.accessed >= refresh_interval);
     let cookie_max_age = r.cookie_max_age(permanent);
     let removal = || slot.raw.is_some().then(|| SetCookie::removal(&r.config));
 
@@ -566,7 +661,8 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
             if slot.fields.is_empty() {
                 return Ok(removal());
             }
-            if !(slot.dirty() || permanence_changed || cycle || refresh_due || slot.meta.is_none()) {
+            if !(slot.dirty() || permanence_changed || cycle || refresh_due || slot.meta.is_none())
+            {
                 return Ok(None);
             }
             let value = format.encode(&Record {
@@ -579,7 +675,11 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
             }
             Ok(Some(cookie))
         }
-        Kind::Store { store, signer, prefix } => {
+        Kind::Store {
+            store,
+            signer,
+            prefix,
+        } => {
             for old in &slot.delete_ids {
                 timed(r, "delete", store.delete(&record_key(prefix, old))).await?;
             }
@@ -609,7 +709,9 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
                             remove: slot.removed.iter().cloned().collect(),
                             meta,
                         };
-                        if !timed(r, "update", store.update(&record_key(prefix, id), &changes)).await? {
+                        if !timed(r, "update", store.update(&record_key(prefix, id), &changes))
+                            .await?
+                        {
                             return Err(Error::ended(r.name()));
                         }
                     } else if refresh_due {
@@ -629,13 +731,18 @@ async fn save_one(r: &Resolved, slot: &Slot, binding: &str, cycle: bool, now: i6
                     // 256-bit ids do not collide; the retry guards against a broken RNG.
                     for _ in 0..3 {
                         let id = SessionId::generate();
-                        if timed(r, "create", store.create(&record_key(prefix, &id), &record)).await? {
+                        if timed(r, "create", store.create(&record_key(prefix, &id), &record))
+                            .await?
+                        {
                             new_id = Some(id);
                             break;
                         }
                     }
                     let Some(new_id) = new_id else {
-                        return Err(Error::backend(r.name(), "could not allocate a fresh session id"));
+                        return Err(Error::backend(
+                            r.name(),
+                            "could not allocate a fresh session id",
+                        ));
                     };
                     if let Some(old) = old {
                         timed(r, "delete", store.delete(&record_key(prefix, old))).await?;

@@ -77,14 +77,23 @@ impl InterfaceDocument {
 
     /// The connection URL, or an error naming the interface and `url`.
     pub fn require_url(&self) -> Result<&str> {
-        self.url
-            .as_deref()
-            .ok_or_else(|| Error::config(self.name(), "url", format!("session_type `{}` needs a connection url", self.session_type)))
+        self.url.as_deref().ok_or_else(|| {
+            Error::config(
+                self.name(),
+                "url",
+                format!(
+                    "session_type `{}` needs a connection url",
+                    self.session_type
+                ),
+            )
+        })
     }
 
     fn apply(&self, mut i: Interface) -> Interface {
         let secs = Duration::from_secs;
-        i = i.fields(self.session_fields.clone()).permanent(self.permanent);
+        i = i
+            .fields(self.session_fields.clone())
+            .permanent(self.permanent);
         if let Some(v) = &self.cookie_domain {
             i = i.cookie_domain(v.clone());
         }
@@ -152,7 +161,9 @@ impl fmt::Debug for StoreRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<&String> = self.factories.keys().collect();
         names.sort();
-        f.debug_struct("StoreRegistry").field("types", &names).finish()
+        f.debug_struct("StoreRegistry")
+            .field("types", &names)
+            .finish()
     }
 }
 
@@ -165,8 +176,9 @@ impl Default for StoreRegistry {
 impl StoreRegistry {
     /// A registry knowing `memory`.
     pub fn new() -> Self {
-        let memory: StoreFactory =
-            Arc::new(|_doc| Box::pin(async { Ok(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) }));
+        let memory: StoreFactory = Arc::new(|_doc| {
+            Box::pin(async { Ok(Arc::new(MemoryStore::new()) as Arc<dyn SessionStore>) })
+        });
         Self {
             factories: HashMap::from([("memory".to_owned(), memory)]),
         }
@@ -232,13 +244,15 @@ enum Shape {
 impl ConfigDocument {
     /// Parse TOML (`[[interface]]` tables).
     pub fn from_toml(text: &str) -> Result<Self> {
-        let shape: Shape = toml::from_str(text).map_err(|e| Error::config("", "document", e.message()))?;
+        let shape: Shape =
+            toml::from_str(text).map_err(|e| Error::config("", "document", e.message()))?;
         Ok(shape.into())
     }
 
     /// Parse JSON (a list, or an object with `interfaces`).
     pub fn from_json(text: &str) -> Result<Self> {
-        let shape: Shape = serde_json::from_str(text).map_err(|e| Error::config("", "document", e))?;
+        let shape: Shape =
+            serde_json::from_str(text).map_err(|e| Error::config("", "document", e))?;
         Ok(shape.into())
     }
 
@@ -247,17 +261,26 @@ impl ConfigDocument {
         let mut builder = SessionManager::builder().keys(keys);
         for (n, doc) in self.interfaces.iter().enumerate() {
             let Some(name) = doc.cookie_name.as_deref() else {
-                return Err(Error::config(&format!("#{}", n + 1), "cookie_name", "is required"));
+                return Err(Error::config(
+                    &format!("#{}", n + 1),
+                    "cookie_name",
+                    "is required",
+                ));
             };
             let iface = match doc.session_type.as_str() {
                 "secure_cookie" if doc.encrypt => Interface::encrypted_cookie(name),
                 "secure_cookie" => Interface::secure_cookie(name),
                 other => {
                     let factory = registry.factories.get(other).ok_or_else(|| {
-                        let mut known: Vec<&str> = registry.factories.keys().map(String::as_str).collect();
+                        let mut known: Vec<&str> =
+                            registry.factories.keys().map(String::as_str).collect();
                         known.push("secure_cookie");
                         known.sort_unstable();
-                        Error::config(name, "session_type", format!("unknown backend `{other}` (known: {})", known.join(", ")))
+                        Error::config(
+                            name,
+                            "session_type",
+                            format!("unknown backend `{other}` (known: {})", known.join(", ")),
+                        )
                     })?;
                     Interface::store(name, factory(doc).await?)
                 }
