@@ -1,1 +1,141 @@
-fn main() {}
+//! Criterion benchmarks of the hot paths that cost CPU on every request:
+//! cookie codecs and field routing.
+//!
+//! Run: `cargo bench -p session-plus-core --bench core`
+
+use std::sync::Arc;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use serde_json::json;
+use session_plus_core::cookie_format::{CookieFormat, EncryptedFormat, SignedFormat};
+use session_plus_core::store::{Fields, Record, RecordMeta};
+use session_plus_core::{unix_now, FieldRules, Interface, Key, KeyRing, Session, SessionManager};
+
+/// A record whose JSON fields take about 200 bytes.
+fn record_200_bytes() -> Record {
+    let fields: Fields = [
+        ("user_id".to_owned(), json!(123_456_789)),
+        ("name".to_owned(), json!("Ada Lovelace")),
+        ("roles".to_owned(), json!(["admin", "editor", "viewer"])),
+        ("theme".to_owned(), json!("dark")),
+        ("locale".to_owned(), json!("en-GB")),
+        (
+            "cart".to_owned(),
+            json!({"items": [101, 202, 303], "total": 4999}),
+        ),
+        (
+            "flash".to_owned(),
+            json!("Your changes were saved successfully."),
+        ),
+    ]
+    .into();
+    let now = unix_now();
+    let r = Record {
+        fields,
+        meta: RecordMeta {
+            permanent: false,
+            created: now,
+            accessed: now,
+            expires: now + 86_400,
+            binding: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        },
+    };
+    let size = serde_json::to_vec(&r.fields).map(|v| v.len()).unwrap_or(0);
+    assert!((180..=230).contains(&size), "fixture is {size} bytes");
+    r
+}
+
+fn codecs(c: &mut Criterion) {
+    let ring = KeyRing::new(Key::generate());
+    let record = record_200_bytes();
+    let now = unix_now();
+    let signed = SignedFormat::new(&ring, "data");
+    c.bench_function("cookie/sign+verify 200B", |b| {
+        b.iter(|| {
+            let v = signed.encode(black_box(&record));
+            black_box(signed.decode(&v, now))
+        })
+    });
+    let encrypted = EncryptedFormat::new(&ring, "data");
+    c.bench_function("cookie/encrypt+decrypt 200B", |b| {
+        b.iter(|| {
+            let v = encrypted.encode(black_box(&record));
+            black_box(encrypted.decode(&v, now))
+        })
+    });
+}
+
+/// Three cookie interfaces (no I/O), 20 fields: the cost of routing every
+/// field to its owner, on top of decoding each cookie once.
+fn routing(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fields: Vec<String> = (0..20).map(|i| format!("field_{i:02}")).collect();
+    let manager = Arc::new(
+        SessionManager::builder()
+            .keys(Key::generate())
+            .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["field_00"])))
+            .interface(
+                Interface::secure_cookie("prefs")
+                    .fields(FieldRules::include(fields[1..8].iter().cloned())),
+            )
+            .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
+            .build()
+            .expect("config"),
+    );
+    // Cookies holding all 20 fields.
+    let cookie_header = rt.block_on(async {
+        let s = Session::new(manager.clone(), std::iter::empty());
+        for (i, f) in fields.iter().enumerate() {
+            s.insert(f, i).await.expect("insert");
+        }
+        let done = s.finish().await;
+        done.cookies
+            .iter()
+            .map(|c| {
+                c.header_value()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    c.bench_function("request/3 interfaces, read 20 fields", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
+                for f in &fields {
+                    black_box(s.get_value(f).await.expect("get"));
+                }
+                black_box(s.finish().await)
+            })
+        })
+    });
+    c.bench_function("request/3 interfaces, read 20 fields, write 1", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
+                for f in &fields {
+                    black_box(s.get_value(f).await.expect("get"));
+                }
+                s.insert("field_19", 1000).await.expect("insert");
+                black_box(s.finish().await)
+            })
+        })
+    });
+    c.bench_function("request/untouched session", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
+                black_box(s.finish().await)
+            })
+        })
+    });
+}
+
+criterion_group!(benches, codecs, routing);
+criterion_main!(benches);

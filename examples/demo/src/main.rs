@@ -1,1 +1,16 @@
-fn main(){}
+//! `cargo run --example demo`: the seed's three-interface session behind a login
+//! form, on 127.0.0.1. Settings come from the environment (see the README).
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,session_plus=debug".into()),
+        )
+        .init();
+    if let Err(e) = session_plus_demo::run_from_env().await {
+        eprintln!("demo: {e}");
+        std::process::exit(1);
+    }
+}

@@ -232,28 +232,30 @@ pub struct ConfigDocument {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Shape {
-    List(Vec<InterfaceDocument>),
-    Table {
-        #[serde(alias = "interface")]
-        interfaces: Vec<InterfaceDocument>,
-    },
+struct Table {
+    #[serde(alias = "interface")]
+    interfaces: Vec<InterfaceDocument>,
 }
 
 impl ConfigDocument {
     /// Parse TOML (`[[interface]]` tables).
     pub fn from_toml(text: &str) -> Result<Self> {
-        let shape: Shape =
+        let table: Table =
             toml::from_str(text).map_err(|e| Error::config("", "document", e.message()))?;
-        Ok(shape.into())
+        Ok(Self {
+            interfaces: table.interfaces,
+        })
     }
 
     /// Parse JSON (a list, or an object with `interfaces`).
     pub fn from_json(text: &str) -> Result<Self> {
-        let shape: Shape =
-            serde_json::from_str(text).map_err(|e| Error::config("", "document", e))?;
-        Ok(shape.into())
+        let err = |e: serde_json::Error| Error::config("", "document", e);
+        let interfaces = if text.trim_start().starts_with('[') {
+            serde_json::from_str(text).map_err(err)?
+        } else {
+            serde_json::from_str::<Table>(text).map_err(err)?.interfaces
+        };
+        Ok(Self { interfaces })
     }
 
     /// Build the manager, connecting server-side backends through `registry`.
@@ -288,13 +290,5 @@ impl ConfigDocument {
             builder = builder.interface(doc.apply(iface));
         }
         builder.build()
-    }
-}
-
-impl From<Shape> for ConfigDocument {
-    fn from(s: Shape) -> Self {
-        match s {
-            Shape::List(interfaces) | Shape::Table { interfaces } => Self { interfaces },
-        }
     }
 }

@@ -148,9 +148,11 @@ impl<'de> Deserialize<'de> for FieldRules {
                     match k.as_str() {
                         "include" => inc = map.next_value()?,
                         "exclude" => exc = map.next_value()?,
-                        other => return Err(de::Error::custom(format!(
+                        other => {
+                            return Err(de::Error::custom(format!(
                             "unknown key `{other}` in session_fields (expected include, exclude)"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 FieldRules::include_exclude(inc, exc).map_err(de::Error::custom)
