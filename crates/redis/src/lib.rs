@@ -1,1 +1,111 @@
-//! placeholder
+//! Redis and Redis Cluster backend for **session-plus**.
+//!
+//! [`RedisStore`] implements the core's
+//! [`SessionStore`](session_plus_core::store::SessionStore): one Redis hash per
+//! session record, written field by field, one round trip per call.
+//!
+//! ```no_run
+//! # async fn demo() -> session_plus_core::Result<()> {
+//! use std::sync::Arc;
+//! use session_plus_core::{FieldRules, Interface, Key, SessionManager};
+//! use session_plus_redis::RedisStore;
+//!
+//! let store = RedisStore::from_url("redis://127.0.0.1:6379").await?;
+//! // or: RedisStore::from_cluster_urls(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?
+//! let manager = SessionManager::builder()
+//!     .keys(Key::generate())
+//!     .interface(Interface::store("session", Arc::new(store)).fields(FieldRules::include(["user_id"])))
+//!     .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
+//!     .build()?;
+//! # let _ = manager; Ok(()) }
+//! ```
+//!
+//! From a configuration document, add the backend to the registry with
+//! [`register`] and write `session_type = "redis"` with `url = "redis://..."`
+//! (or `cluster_urls = [...]`).
+//!
+//! # Layout
+//!
+//! - Key: `key_prefix + session id`
+//!   ([`RecordKey::store_key`](session_plus_core::RecordKey::store_key)).
+//! - A hash per record: each session field is a hash field holding the value's
+//!   JSON text; the record's meta (permanence, creation, last access, expiry,
+//!   binding) is JSON in the reserved field [`META_FIELD`] (`"\0meta"`), a name
+//!   the core's field-name check makes impossible for users.
+//! - The key's expiry is set with `PEXPIREAT` to exactly the absolute expiry
+//!   the core computed, and moved by every update and `touch`.
+//!
+//! This is not the flask-session-plus layout (a `SETEX` string): that package
+//! never managed to store anything in Redis (its interop spec, section 4), so
+//! there are no records to stay compatible with, and a hash is what allows
+//! field-level writes. A non-hash value found under a session key reads as
+//! absent and is never overwritten.
+//!
+//! # Round trips
+//!
+//! | call | commands |
+//! |---|---|
+//! | `load` | `HGETALL` |
+//! | `create` | one script: fail if the key exists, else `HSET` all fields and meta, `PEXPIREAT` |
+//! | `update`, `touch` | one script: fail if the record is gone (never resurrects a deleted session), else `HDEL`/`HSET` the changed fields, rewrite meta, `PEXPIREAT` |
+//! | `delete` | `DEL` |
+//!
+//! Scripts run by hash (`EVALSHA`); only when a server does not know a script
+//! yet (first use, or after it restarted) is it sent once more with `EVAL`.
+//! Through the core's `Session`, a request that does not touch the session's
+//! fields costs no command, a read-only request one `HGETALL`, and a request
+//! that changes fields one `HGETALL` plus one `EVALSHA` (the crate's
+//! `round_trips` test measures this with `INFO commandstats`). Two concurrent
+//! requests that change different fields both survive: each script only
+//! writes the fields its request changed.
+//!
+//! # Redis Cluster
+//!
+//! Every call touches exactly one key, so every command and script runs on the
+//! node that owns the key's slot; the cluster client routes `EVALSHA`/`EVAL`
+//! by their key, follows `MOVED`/`ASK` and refreshes its slot map by itself.
+//!
+//! # Failures
+//!
+//! The core bounds every call with the interface's timeout and turns errors
+//! into 503 responses without saving anything it could not load. The client
+//! also has its own connection and response timeouts ([`RedisOptions`]), so a
+//! frozen server or dead socket fails requests instead of hanging them. The
+//! connection re-establishes itself after Redis restarts: the first requests
+//! fail, later ones succeed with no action from the application.
+//! Errors carry the client's error as their source; they never contain the
+//! connection URL (it may hold a password), nor session ids.
+//!
+//! # Why redis-rs
+//!
+//! The client is [`redis`](https://docs.rs/redis) (redis-rs) with the
+//! `tokio-comp`, `connection-manager`, `cluster-async` and `script` features,
+//! rather than `fred`:
+//! - it is the most widely used Rust Redis client, maintained under the Redis
+//!   organisation, and the one other session crates (tower-sessions' and
+//!   actix-session's Redis stores) build on, so users usually have it already;
+//! - [`ConnectionManager`](redis::aio::ConnectionManager) and the async
+//!   cluster connection reconnect by themselves, with connection and response
+//!   timeouts: the recovery the backend needs, without a pool of our own;
+//! - one small dependency tree with only the features used here; `fred` brings
+//!   a larger runtime of its own (pools, its own reconnect policies and
+//!   connection tasks) that this backend would not use.
+//!
+//! A standalone connection or a cluster connection you built yourself is taken
+//! as is by [`RedisStore::new`] and [`RedisStore::cluster`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod conn;
+mod layout;
+mod scripts;
+mod store;
+
+pub use config::register;
+pub use layout::META_FIELD;
+pub use store::{RedisOptions, RedisStore};
+
+/// The client crate, re-exported so callers build connections with the same
+/// version this backend uses.
+pub use redis;

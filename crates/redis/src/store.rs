@@ -1,0 +1,312 @@
+//! [`RedisStore`]: the [`SessionStore`] over standalone Redis or Redis Cluster.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::RedisError;
+use session_plus_core::store::{Capabilities, Changes, Record, SessionStore};
+use session_plus_core::{unix_now, Error, RecordKey, Result};
+
+use crate::conn::Conn;
+use crate::layout::{decode, encode_meta, encode_value, expire_at_ms, META_FIELD};
+use crate::scripts::{CREATE_SCRIPT, UPDATE_SCRIPT};
+
+/// The label backend errors carry (the store does not know the cookie name;
+/// the core logs that next to the error).
+const LABEL: &str = "redis";
+
+/// Client-side limits of a connection made by [`RedisStore`]'s constructors.
+///
+/// The core already bounds every store call with the interface's timeout;
+/// these limits make the client itself give up on a dead or frozen socket, so
+/// a connection never stays stuck behind a request nobody waits for.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_plus_redis::RedisOptions;
+///
+/// let opts = RedisOptions::default().response_timeout(Duration::from_millis(500));
+/// assert_eq!(opts.response_timeout_value(), Duration::from_millis(500));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct RedisOptions {
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    reconnect_retries: usize,
+}
+
+impl Default for RedisOptions {
+    /// 1 s to connect, 2 s for a reply (the core's default call timeout), one
+    /// quick reconnect retry per failed request.
+    fn default() -> Self {
+        Self {
+            connection_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
+            reconnect_retries: 1,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// How long one connection attempt may take.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long the client waits for one reply.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Reconnect attempts (with a short backoff) made for a request that finds
+    /// the connection broken, before that request fails. Later requests try
+    /// again, so the store recovers by itself once Redis is back; keeping this
+    /// small makes requests during an outage fail fast instead of queueing.
+    pub fn reconnect_retries(mut self, retries: usize) -> Self {
+        self.reconnect_retries = retries;
+        self
+    }
+
+    /// The configured connection timeout.
+    pub fn connection_timeout_value(&self) -> Duration {
+        self.connection_timeout
+    }
+
+    /// The configured response timeout.
+    pub fn response_timeout_value(&self) -> Duration {
+        self.response_timeout
+    }
+}
+
+/// A session backend keeping one Redis hash per record.
+///
+/// See the [crate docs](crate) for the layout, the round trips per call and the
+/// failure behaviour. Cheap to clone; clones share the connection.
+///
+/// ```no_run
+/// # async fn demo() -> session_plus_core::Result<()> {
+/// use std::sync::Arc;
+/// use session_plus_core::{FieldRules, Interface};
+/// use session_plus_redis::RedisStore;
+///
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379").await?;
+/// let interface = Interface::store("session", Arc::new(store))
+///     .fields(FieldRules::include(["user_id"]));
+/// # let _ = interface; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+}
+
+impl fmt::Debug for RedisStore {
+    // Never the URL: it may carry a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("mode", &self.conn.mode())
+            .finish()
+    }
+}
+
+fn backend(e: RedisError) -> Error {
+    Error::backend(LABEL, e)
+}
+
+impl RedisStore {
+    /// Use a connection you made (standalone Redis). [`ConnectionManager`]
+    /// reconnects by itself; build it with timeouts
+    /// ([`ConnectionManagerConfig`]) so a dead socket cannot hang, or use
+    /// [`RedisStore::from_url`], which does.
+    pub fn new(manager: ConnectionManager) -> Self {
+        Self {
+            conn: Conn::Single(manager),
+        }
+    }
+
+    /// Use a Redis Cluster connection you made. It follows slot moves and
+    /// reconnects by itself.
+    pub fn cluster(connection: ClusterConnection) -> Self {
+        Self {
+            conn: Conn::Cluster(connection),
+        }
+    }
+
+    /// Connect to a standalone server (`redis://[user:pass@]host:port[/db]`,
+    /// or `redis+unix:///path`) with [`RedisOptions::default`].
+    ///
+    /// Connects before returning, so a wrong address fails at start-up; after
+    /// that the connection is re-established automatically whenever it breaks.
+    ///
+    /// # Errors
+    /// A config error for a malformed URL; a backend error if the server
+    /// cannot be reached.
+    pub async fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, RedisOptions::default()).await
+    }
+
+    /// [`RedisStore::from_url`] with explicit client limits.
+    ///
+    /// # Errors
+    /// As [`RedisStore::from_url`].
+    pub async fn from_url_with(url: &str, options: RedisOptions) -> Result<Self> {
+        Self::connect_single("", url, options).await
+    }
+
+    /// Connect, naming `interface` in errors (empty: none).
+    pub(crate) async fn connect_single(
+        interface: &str,
+        url: &str,
+        options: RedisOptions,
+    ) -> Result<Self> {
+        // The URL may hold a password: errors never echo it.
+        let client = redis::Client::open(url).map_err(|e| {
+            Error::config(
+                interface,
+                "url",
+                format!("not a usable Redis URL ({})", e.category()),
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connection_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(options.reconnect_retries)
+            .set_max_delay(Duration::from_millis(200));
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| Error::backend(label(interface), e))?;
+        Ok(Self::new(manager))
+    }
+
+    /// Connect to a Redis Cluster through any of its nodes (one URL per seed
+    /// node) with [`RedisOptions::default`].
+    ///
+    /// # Errors
+    /// A config error for no or malformed URLs; a backend error if no node can
+    /// be reached or the slot map cannot be read.
+    pub async fn from_cluster_urls<S: AsRef<str>>(urls: &[S]) -> Result<Self> {
+        Self::from_cluster_urls_with(urls, RedisOptions::default()).await
+    }
+
+    /// [`RedisStore::from_cluster_urls`] with explicit client limits.
+    ///
+    /// # Errors
+    /// As [`RedisStore::from_cluster_urls`].
+    pub async fn from_cluster_urls_with<S: AsRef<str>>(
+        urls: &[S],
+        options: RedisOptions,
+    ) -> Result<Self> {
+        Self::connect_cluster("", urls, options).await
+    }
+
+    /// Connect, naming `interface` in errors (empty: none).
+    pub(crate) async fn connect_cluster<S: AsRef<str>>(
+        interface: &str,
+        urls: &[S],
+        options: RedisOptions,
+    ) -> Result<Self> {
+        let bad = |why: &str| Error::config(interface, "cluster_urls", why);
+        if urls.is_empty() {
+            return Err(bad("needs at least one node URL"));
+        }
+        let client = ClusterClient::builder(urls.iter().map(AsRef::as_ref))
+            .connection_timeout(options.connection_timeout)
+            .response_timeout(options.response_timeout)
+            .build()
+            .map_err(|e| bad(&format!("not usable Redis URLs ({})", e.category())))?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| Error::backend(label(interface), e))?;
+        Ok(Self::cluster(connection))
+    }
+}
+
+fn label(interface: &str) -> &str {
+    if interface.is_empty() {
+        LABEL
+    } else {
+        interface
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for RedisStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            field_level_writes: true,
+            // Lua scripts run atomically: a check-and-write needs no WATCH loop.
+            compare_and_swap: true,
+            native_ttl: true,
+        }
+    }
+
+    /// One `HGETALL`.
+    async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
+        let cmd = redis::cmd("HGETALL").arg(key.store_key()).clone();
+        match self.conn.query::<HashMap<Vec<u8>, Vec<u8>>>(&cmd).await {
+            Ok(hash) => Ok(decode(hash, unix_now())),
+            // Something else lives under the key (e.g. a string record written
+            // by another program): not a session we can read, so absent. The
+            // core then issues a fresh id; `create` never overwrites the key.
+            Err(e) if e.code() == Some("WRONGTYPE") => {
+                tracing::warn!("redis key under a session id is not a hash; treated as absent");
+                Ok(None)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// One script call: fails if the key exists, else writes every field and
+    /// the meta and sets the expiry.
+    async fn create(&self, key: &RecordKey, record: &Record) -> Result<bool> {
+        let mut args = Vec::with_capacity(3 + 2 * record.fields.len());
+        args.extend([
+            META_FIELD.to_owned(),
+            encode_meta(&record.meta),
+            expire_at_ms(&record.meta).to_string(),
+        ]);
+        for (name, value) in &record.fields {
+            args.extend([name.clone(), encode_value(value)]);
+        }
+        let created = CREATE_SCRIPT
+            .run(&self.conn, &key.store_key(), &args)
+            .await
+            .map_err(backend)?;
+        Ok(created == 1)
+    }
+
+    /// One script call: if the record exists, sets and removes the changed
+    /// fields, rewrites the meta and moves the expiry; else writes nothing.
+    async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
+        let mut args = Vec::with_capacity(4 + 2 * changes.set.len() + changes.remove.len());
+        args.extend([
+            META_FIELD.to_owned(),
+            encode_meta(&changes.meta),
+            expire_at_ms(&changes.meta).to_string(),
+            changes.set.len().to_string(),
+        ]);
+        for (name, value) in &changes.set {
+            args.extend([name.clone(), encode_value(value)]);
+        }
+        args.extend(changes.remove.iter().cloned());
+        let updated = UPDATE_SCRIPT
+            .run(&self.conn, &key.store_key(), &args)
+            .await
+            .map_err(backend)?;
+        Ok(updated == 1)
+    }
+
+    /// One `DEL`.
+    async fn delete(&self, key: &RecordKey) -> Result<()> {
+        let cmd = redis::cmd("DEL").arg(key.store_key()).clone();
+        self.conn.query::<i64>(&cmd).await.map_err(backend)?;
+        Ok(())
+    }
+}
