@@ -1,0 +1,1 @@
+//! flask-session-plus Redis records against the real Python package.
