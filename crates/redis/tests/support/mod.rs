@@ -1,0 +1,97 @@
+//! Helpers shared by this crate's integration tests: a cookie jar that plays
+//! the browser, and `INFO commandstats` deltas.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use session_plus_core::{Finish, Session, SessionManager};
+use session_plus_testkit::RedisServer;
+
+/// The cookies a browser would send back.
+#[derive(Debug, Default, Clone)]
+pub struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    /// A request carrying the jar's cookies.
+    pub fn session(&self, manager: &Arc<SessionManager>) -> Session {
+        let header = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Session::new(manager.clone(), [header.as_str()])
+    }
+
+    /// Finish the request and keep the cookies the response sets.
+    pub async fn finish(&mut self, session: &Session) -> Finish {
+        let done = session.finish().await;
+        for cookie in &done.cookies {
+            let pair = cookie.header_value().split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if value.is_empty() || cookie.header_value().contains("Max-Age=0") {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        done
+    }
+
+    /// Whether the jar holds a cookie of that name.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// Commands a script runs inside the server. The store never sends these
+/// itself (every write goes through a script), so they are not round trips.
+pub const SCRIPT_INTERNAL: &[&str] = &["hexists", "hset", "hdel", "pexpireat", "exists"];
+
+/// `command -> calls` from `INFO commandstats`, without `info` itself (the
+/// measurement's own command).
+pub fn commandstats(server: &RedisServer) -> BTreeMap<String, u64> {
+    server
+        .info("commandstats")
+        .expect("INFO commandstats")
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("cmdstat_")?.to_owned();
+            let calls = v
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            (name != "info").then_some((name, calls))
+        })
+        .collect()
+}
+
+/// What ran between two snapshots: (commands sent by clients, commands run
+/// inside scripts).
+pub fn delta(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let mut client = BTreeMap::new();
+    let mut inner = BTreeMap::new();
+    for (name, &calls) in after {
+        let d = calls - before.get(name).copied().unwrap_or(0);
+        if d > 0 {
+            let side = if SCRIPT_INTERNAL.contains(&name.as_str()) {
+                &mut inner
+            } else {
+                &mut client
+            };
+            side.insert(name.clone(), d);
+        }
+    }
+    (client, inner)
+}
+
+/// `{"hgetall": 1, ...}` from pairs, for assertions.
+pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
