@@ -68,7 +68,9 @@ async fn commands_per_request_type() {
         .await
         .unwrap());
     assert!(jar.has("session"));
-    request!("untouched request", jar, &[], |_s| ());
+    request!("untouched request", jar, &[], |s| {
+        let _ = &s;
+    });
     // The first write that creates the `data` cookie loads the store once: the
     // core reads the session's binding value before it creates a new
     // interface (see `Session::finish`). Later cookie-only writes cost nothing.
