@@ -1,0 +1,294 @@
+//! Fault tests against a real `redis-server`: killed and restarted during a
+//! stream of requests, stalled by `DEBUG SLEEP`, frozen by SIGSTOP.
+//!
+//! What must hold: failed requests get errors the HTTP layer answers with 503
+//! (`is_service_unavailable`), nothing acknowledged is lost or overwritten, no
+//! panic, and the store recovers by itself once Redis answers again.
+//! Run with `--nocapture` to see the counts.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use session_plus_core::{Error, FieldRules, Interface, Key, SessionManager};
+use session_plus_redis::{redis, RedisOptions, RedisStore};
+use session_plus_testkit::RedisServer;
+use support::Jar;
+
+fn manager(store: RedisStore, timeout: Duration) -> Arc<SessionManager> {
+    Arc::new(
+        SessionManager::builder()
+            .keys(Key::generate())
+            .interface(
+                Interface::store("session", Arc::new(store))
+                    .fields(FieldRules::All)
+                    .timeout(timeout),
+            )
+            .build()
+            .expect("valid config"),
+    )
+}
+
+/// One request that sets `field = value`; `Ok` if the write was acknowledged.
+async fn write(
+    manager: &Arc<SessionManager>,
+    jar: &mut Jar,
+    field: &str,
+    value: u64,
+) -> Result<(), Error> {
+    let s = jar.session(manager);
+    let inserted = s.insert(field, value).await;
+    let done = jar.finish(&s).await;
+    inserted?;
+    match done.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A server that loses no acknowledged write when killed: every write is
+/// fsynced to the append-only file before Redis replies. With the testkit's
+/// default (`--save ""`, no AOF) a restart wipes memory, which would make
+/// "acknowledged writes survive" untestable.
+fn persistent_server() -> RedisServer {
+    RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_restart_mid_stream_loses_no_acknowledged_write() {
+    let mut server = persistent_server();
+    let options = RedisOptions::default()
+        .connection_timeout(Duration::from_millis(200))
+        .response_timeout(Duration::from_millis(500));
+    let store = RedisStore::from_url_with(&server.url(), options)
+        .await
+        .unwrap();
+    let manager = manager(store, Duration::from_millis(500));
+
+    const SESSIONS: usize = 8;
+    let mut jars = vec![Jar::default(); SESSIONS];
+    for (j, jar) in jars.iter_mut().enumerate() {
+        write(&manager, jar, "base", j as u64)
+            .await
+            .expect("initial write");
+    }
+
+    const BEFORE: u64 = 60;
+    const DOWN: u64 = 30;
+    const AFTER: u64 = 60;
+    let (mut sent, mut errors) = (0_u64, 0_u64);
+    let mut acked: Vec<(usize, u64)> = Vec::new();
+    let mut recovered_after = None;
+
+    for i in 0..BEFORE + DOWN + AFTER {
+        let j = (i as usize) % SESSIONS;
+        let jar = &mut jars[j];
+        let field = format!("f{i}");
+        sent += 1;
+        let result = if i == BEFORE {
+            // Killed in the middle of a request: after its load, before its save.
+            let s = jar.session(&manager);
+            assert_eq!(s.get::<u64>("base").await.unwrap(), Some(j as u64));
+            server.stop();
+            let _ = s.insert(&field, i).await;
+            let done = jar.finish(&s).await;
+            done.error.map_or(Ok(()), Err)
+        } else {
+            if i == BEFORE + DOWN {
+                server.restart();
+            }
+            write(&manager, jar, &field, i).await
+        };
+        match result {
+            Ok(()) => {
+                acked.push((j, i));
+                if i >= BEFORE + DOWN && recovered_after.is_none() {
+                    recovered_after = Some(i - (BEFORE + DOWN));
+                }
+            }
+            Err(e) => {
+                assert!(
+                    e.is_service_unavailable(),
+                    "request {i}: not a 503-class error: {e:?}"
+                );
+                errors += 1;
+                if i < BEFORE {
+                    panic!("request {i} failed while Redis was up: {e:?}");
+                }
+                if let Some(r) = recovered_after {
+                    panic!(
+                        "request {i} failed after recovery at request {r} past the restart: {e:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    // Every acknowledged write is readable, and nothing was overwritten.
+    let mut lost = 0;
+    for (j, jar) in jars.iter().enumerate() {
+        let s = jar.session(&manager);
+        let map = s.to_map().await.expect("load after restart");
+        assert_eq!(
+            map.get("base"),
+            Some(&serde_json::json!(j)),
+            "session {j} lost its base"
+        );
+        for &(_, i) in acked.iter().filter(|(aj, _)| *aj == j) {
+            if map.get(&format!("f{i}")) != Some(&serde_json::json!(i)) {
+                lost += 1;
+            }
+        }
+    }
+    let recovered_after = recovered_after.expect("the store never recovered after the restart");
+    eprintln!(
+        "kill/restart: sent {sent}, acknowledged {}, errors {errors}, lost {lost}, \
+         first success {recovered_after} request(s) after the restart",
+        acked.len()
+    );
+    assert_eq!(lost, 0, "acknowledged writes were lost");
+    assert!(errors >= DOWN, "requests during the outage must fail");
+    assert!(
+        recovered_after <= 3,
+        "slow recovery: {recovered_after} failed requests after restart"
+    );
+}
+
+/// Wait (bounded) until the server stops answering a fresh PING promptly.
+async fn wait_until_stalled(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    for _ in 0..100 {
+        let probe = async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        };
+        if tokio::time::timeout(Duration::from_millis(50), probe)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    panic!("the server never stalled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_server_hits_the_core_timeout() {
+    let server = RedisServer::start();
+    let store = RedisStore::from_url(&server.url()).await.unwrap();
+    let manager = manager(store, Duration::from_millis(300));
+    let mut jar = Jar::default();
+    write(&manager, &mut jar, "base", 1).await.unwrap();
+
+    // DEBUG SLEEP blocks the whole (single-threaded) server for 2 s.
+    let client = redis::Client::open(server.url()).unwrap();
+    let no_timeout = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut sleeper = client
+        .get_multiplexed_async_connection_with_config(&no_timeout)
+        .await
+        .unwrap();
+    let stall = tokio::spawn(async move {
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2)
+            .query_async::<()>(&mut sleeper)
+            .await
+    });
+    wait_until_stalled(&server.url()).await;
+
+    let (mut sent, mut timeouts) = (0, 0);
+    let started = Instant::now();
+    let s = jar.session(&manager);
+    sent += 1;
+    let read = s.get::<u64>("base").await;
+    let e = read.expect_err("a stalled server cannot answer");
+    assert!(e.is_timeout(), "{e:?}");
+    timeouts += 1;
+    assert!(
+        s.insert("x", 1).await.is_err(),
+        "a write after a failed load must be refused"
+    );
+    let done = jar.finish(&s).await;
+    let e = done
+        .error
+        .expect("the changed, unloadable interface makes the response an error");
+    assert!(e.is_service_unavailable(), "{e:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(1500),
+        "took {waited:?} despite a 300 ms timeout"
+    );
+
+    stall.await.unwrap().unwrap();
+    sent += 1;
+    let s = jar.session(&manager);
+    assert_eq!(
+        s.get::<u64>("base").await.unwrap(),
+        Some(1),
+        "no recovery after the stall"
+    );
+    assert_eq!(
+        s.get::<u64>("x").await.unwrap(),
+        None,
+        "the refused write was applied"
+    );
+    eprintln!("DEBUG SLEEP 2: sent {sent}, timeouts {timeouts} (after {waited:?}), then recovered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_is_cut_off_by_the_client_timeout() {
+    let server = RedisServer::start();
+    // The core would wait 10 s: the client's own 300 ms response timeout must
+    // fire first, so a frozen peer cannot hold a request (or a connection).
+    let options = RedisOptions::default().response_timeout(Duration::from_millis(300));
+    let store = RedisStore::from_url_with(&server.url(), options)
+        .await
+        .unwrap();
+    let manager = manager(store, Duration::from_secs(10));
+    let mut jar = Jar::default();
+    write(&manager, &mut jar, "base", 1).await.unwrap();
+
+    server.pause();
+    let (mut sent, mut errors) = (0, 0);
+    let started = Instant::now();
+    for i in 0..3 {
+        sent += 1;
+        let e = write(&manager, &mut jar, "base", 100 + i)
+            .await
+            .expect_err("server is frozen");
+        assert!(e.is_service_unavailable(), "{e:?}");
+        errors += 1;
+    }
+    let waited = started.elapsed();
+    server.resume();
+    assert!(
+        waited < Duration::from_secs(5),
+        "3 requests took {waited:?}"
+    );
+
+    // Back by itself: the first requests may still see the frozen period's
+    // fallout; within a few it must work again.
+    let mut recovered_after = None;
+    for attempt in 0..5 {
+        sent += 1;
+        match write(&manager, &mut jar, "after", attempt).await {
+            Ok(()) => {
+                recovered_after = Some(attempt);
+                break;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let recovered_after = recovered_after.expect("no recovery after SIGCONT");
+    let s = jar.session(&manager);
+    assert_eq!(
+        s.get::<u64>("base").await.unwrap(),
+        Some(1),
+        "a failed write was applied"
+    );
+    eprintln!(
+        "SIGSTOP: sent {sent}, errors {errors} (3 frozen requests in {waited:?}), \
+         first success {recovered_after} request(s) after SIGCONT"
+    );
+}
