@@ -83,6 +83,10 @@
 //!   overwritten either; fresh ids never collide with it in practice;
 //! - `delete` removes it, and the sweeper removes it once it expires.
 //!
+//! To tell, `update` and `touch` decode the record's stored fields inside
+//! their transaction before writing (sessions are small, and this is what
+//! keeps an unreadable record from being patched).
+//!
 //! Returning an error instead would make every request carrying that cookie
 //! fail with 503 until the record expired, for a fault no retry can fix.
 #![forbid(unsafe_code)]
