@@ -69,6 +69,7 @@ const MAX_INFLATED: u64 = 1 << 20;
 pub struct FlaskCookieFormat {
     signer: Signer,
     max_age: Option<i64>,
+    permanence_in_payload: bool,
 }
 
 impl FlaskCookieFormat {
@@ -77,6 +78,7 @@ impl FlaskCookieFormat {
         Self {
             signer: Signer::new(&secrets, "cookie-session", Digest::Sha1),
             max_age: Some(31 * 24 * 3600),
+            permanence_in_payload: true,
         }
     }
 
@@ -86,6 +88,7 @@ impl FlaskCookieFormat {
         Self {
             signer: Signer::new(&secrets, "cookie-session", Digest::Sha3_256),
             max_age: None,
+            permanence_in_payload: true,
         }
     }
 
@@ -98,15 +101,30 @@ impl FlaskCookieFormat {
         self
     }
 
+    /// Whether a permanent session is written with `"_permanent": true` in
+    /// the payload (default true), so permanence survives the next request.
+    ///
+    /// Flask reads and writes that key itself. flask-session-plus's
+    /// `secure_cookie` does not know it (it forgets permanence, bug 5 of the
+    /// interop spec): its Python side then sees a `_permanent` field in
+    /// `session`, which it drops on its next write of that cookie. Turn this
+    /// off to keep the payload exactly as that package writes it, at the cost
+    /// of forgetting permanence on the next request, as Python does.
+    #[must_use]
+    pub fn permanence_in_payload(mut self, on: bool) -> Self {
+        self.permanence_in_payload = on;
+        self
+    }
+
     /// The session dict, as JSON text, Python-exact.
-    fn payload_json(record: &Record) -> String {
+    fn payload_json(&self, record: &Record) -> String {
         let mut dict: Map<String, Value> = record
             .fields
             .iter()
             .filter(|(k, _)| k.as_str() != PERMANENT)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if record.meta.permanent {
+        if record.meta.permanent && self.permanence_in_payload {
             dict.insert(PERMANENT.to_owned(), Value::Bool(true));
         }
         json::write(&top_level(dict))
@@ -164,7 +182,7 @@ pub(crate) fn split_permanent(mut dict: Map<String, Value>) -> (Fields, bool) {
 
 impl CookieFormat for FlaskCookieFormat {
     fn encode(&self, record: &Record) -> String {
-        let json = Self::payload_json(record);
+        let json = self.payload_json(record);
         let mut enc = ZlibEncoder::new(Vec::new(), Compression::default());
         let compressed = enc
             .write_all(json.as_bytes())

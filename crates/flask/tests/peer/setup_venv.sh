@@ -15,6 +15,11 @@ if ! command -v "$PY" >/dev/null 2>&1; then
     exit 2
 fi
 mkdir -p "$DIR"
+# Several test binaries may call this at once: one at a time.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$DIR/.lock"
+    flock 9
+fi
 
 make_venv() {
     name="$1"; shift
@@ -36,4 +41,4 @@ make_venv() {
 }
 
 make_venv flask "Flask==3.1.*"
-make_venv fsp "flask-session-plus==0.6.2" "Flask==2.0.3" "Werkzeug==2.0.3" "itsdangerous==2.0.1" "Jinja2==3.0.3" "MarkupSafe==2.0.1" "redis==5.0.*"
+make_venv fsp "flask-session-plus==0.6.2" "Flask==2.0.3" "Werkzeug==2.0.3" "itsdangerous==2.0.1" "Jinja2==3.0.3" "MarkupSafe==2.0.1" "redis==5.0.*" "pytz"
