@@ -13,7 +13,9 @@ use session_plus_core::cookie_format::{CookieFormat, MAX_COOKIE_BYTES};
 use session_plus_core::store::{Fields, Record, RecordMeta};
 
 use crate::json::{self, DICT_TAG, FLASK_TAGS, NUMBER_TAG};
-use crate::signing::{decode_timestamp, encode_timestamp, Digest, FlaskSecrets, Signer};
+use crate::signing::{
+    decode_timestamp, encode_timestamp, Digest, FlaskSecrets, Signer, LENIENT_B64,
+};
 
 /// The key Flask keeps permanence under, inside the session dict.
 pub(crate) const PERMANENT: &str = "_permanent";
@@ -218,7 +220,7 @@ impl CookieFormat for FlaskCookieFormat {
             Some(rest) => (true, rest),
             None => (false, payload),
         };
-        let raw = URL_SAFE_NO_PAD.decode(b64).ok()?;
+        let raw = LENIENT_B64.decode(b64).ok()?;
         let text = if compressed {
             let mut out = Vec::new();
             ZlibDecoder::new(raw.as_slice())

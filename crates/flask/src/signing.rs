@@ -5,11 +5,24 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::alphabet::URL_SAFE;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use hmac::{Mac, SimpleHmac};
 use session_plus_core::{Error, Result};
 use subtle::ConstantTimeEq;
+
+/// base64url as itsdangerous decodes it: padding optional, and non-zero
+/// trailing bits in the last character ignored (Python's decoder ignores them,
+/// so `...c` and `...d` can carry the same bytes; both sides must agree).
+pub(crate) const LENIENT_B64: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Flask's secret keys: `SECRET_KEY` and the older `SECRET_KEY_FALLBACKS`
 /// (Flask >= 3.1.1). The newest signs; all verify, newest first. `Debug`
@@ -161,7 +174,7 @@ impl Signer {
     /// (newest first, constant-time comparison).
     pub(crate) fn unsign<'a>(&self, signed: &'a str) -> Option<&'a str> {
         let (value, sig) = signed.rsplit_once('.')?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        let sig = LENIENT_B64.decode(sig).ok()?;
         self.derived
             .iter()
             .any(|k| {
@@ -182,7 +195,7 @@ pub(crate) fn encode_timestamp(ts: i64) -> String {
 }
 
 pub(crate) fn decode_timestamp(text: &str) -> Option<i64> {
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let bytes = LENIENT_B64.decode(text).ok()?;
     if bytes.len() > 8 {
         return None;
     }

@@ -263,7 +263,19 @@ fn tampered_expired_and_future_cookies_are_rejected_by_both_sides() {
     let tampered = String::from_utf8(tampered).unwrap();
     let forged_sig = format!("{}x", &from_python[..from_python.len() - 1]);
 
-    let cases: [(&str, &str, i64, bool); 7] = [
+    // The last character of a 27-character SHA-1 signature carries 2 unused
+    // bits: Python's base64 ignores them, and so must we (same MAC bytes).
+    const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = from_python.as_bytes()[from_python.len() - 1];
+    let idx = B64.bytes().position(|b| b == last).unwrap();
+    let padding_bits = format!(
+        "{}{}",
+        &from_python[..from_python.len() - 1],
+        B64.as_bytes()[idx ^ 1] as char
+    );
+
+    let cases: [(&str, &str, i64, bool); 8] = [
+        ("unused base64 bits changed", &padding_bits, T, true),
         ("fresh", &from_python, T, true),
         ("exactly max_age", &from_python, T + MAX, true),
         ("expired by one second", &from_python, T + MAX + 1, false),
