@@ -4,6 +4,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::server::retry_ports;
 use crate::{free_port, RedisServer, Reply};
 
 /// How long `redis-cli --cluster create` and the wait for `cluster_state:ok`
@@ -41,17 +42,21 @@ impl RedisCluster {
         assert!(masters >= 3, "a Redis Cluster needs at least 3 masters");
         let nodes: Vec<RedisServer> = (0..masters)
             .map(|_| {
-                let bus = free_port().to_string();
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-port",
-                    &bus,
-                    "--cluster-node-timeout",
-                    "5000",
-                ])
+                // Both the client port and the cluster bus port must be free:
+                // pick them anew on every attempt.
+                retry_ports(|| {
+                    let args = [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-port",
+                        &free_port().to_string(),
+                        "--cluster-node-timeout",
+                        "5000",
+                    ];
+                    RedisServer::try_start(free_port(), args.map(String::from).to_vec())
+                })
             })
             .collect();
         let cluster = Self { nodes };

@@ -79,33 +79,27 @@ impl RedisServer {
     /// # Panics
     /// As [`RedisServer::start`].
     pub fn start_with(extra_args: &[&str]) -> Self {
-        Self::start_on(extra_args, free_port)
+        let args: Vec<String> = extra_args.iter().map(|s| (*s).to_owned()).collect();
+        retry_ports(|| Self::try_start(free_port(), args.clone()))
     }
 
-    /// Start with ports from `pick` (tried again when a port turns out taken).
-    pub(crate) fn start_on(extra_args: &[&str], mut pick: impl FnMut() -> u16) -> Self {
+    /// One attempt to start a server on `port`; the error says why it failed.
+    pub(crate) fn try_start(port: u16, args: Vec<String>) -> Result<Self, String> {
         if find_on_path("redis-server").is_none() {
             panic!("{NOT_FOUND}");
         }
         let dir = tempfile::Builder::new()
             .prefix("session-plus-redis-")
             .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         let mut server = Self {
-            port: 0,
-            args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            port,
+            args,
             dir,
             process: None,
         };
-        for attempt in 1..=PORT_ATTEMPTS {
-            server.port = pick();
-            match server.spawn() {
-                Ok(()) => return server,
-                Err(e) if attempt < PORT_ATTEMPTS && e.contains("Address already in use") => {}
-                Err(e) => panic!("redis-server did not start on port {}: {e}", server.port),
-            }
-        }
-        unreachable!("the last attempt either returns or panics")
+        server.spawn()?;
+        Ok(server)
     }
 
     /// The server's URL, `redis://127.0.0.1:PORT`.
@@ -278,6 +272,23 @@ impl RedisServer {
         self.process = Some(process);
         Ok(())
     }
+}
+
+/// Run `attempt` until it does not fail for a port someone else took, at
+/// most [`PORT_ATTEMPTS`] times.
+///
+/// # Panics
+/// On any other failure, or when every attempt hit a taken port.
+pub(crate) fn retry_ports(mut attempt: impl FnMut() -> Result<RedisServer, String>) -> RedisServer {
+    let mut last = String::new();
+    for _ in 0..PORT_ATTEMPTS {
+        match attempt() {
+            Ok(server) => return server,
+            Err(e) if e.contains("Address already in use") => last = e,
+            Err(e) => panic!("redis-server did not start: {e}"),
+        }
+    }
+    panic!("redis-server did not start after {PORT_ATTEMPTS} ports: {last}")
 }
 
 impl Process {
