@@ -69,6 +69,11 @@ pub use id_signer::FlaskIdSigner;
 #[cfg(feature = "redis")]
 pub use redis_store::FlaskRedisStore;
 pub use signing::FlaskSecrets;
+
+/// The README section's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README-migrating.md")]
+struct ReadmeMigrating;
 pub use tagged::{
     escape_dict, untag, Bytes, HttpDate, Markup, ParseError, RawNumber, Tuple, Untagged, Uuid,
 };
