@@ -185,6 +185,15 @@ impl Error {
         .with_interface(interface)
     }
 
+    /// Attribute a backend error to the interface whose call failed (stores
+    /// do not know the cookie name they serve).
+    pub(crate) fn in_interface(mut self, interface: &str) -> Self {
+        if matches!(self.inner.kind, Kind::Backend | Kind::Timeout) {
+            self.inner.interface = Some(interface.to_owned());
+        }
+        self
+    }
+
     fn with_interface(mut self, interface: &str) -> Self {
         self.inner.interface = Some(interface.to_owned());
         self

@@ -567,7 +567,7 @@ async fn timed<T>(
     let start = Instant::now();
     let span = tracing::debug_span!("session_plus.backend", interface = name, op);
     let res = match tokio::time::timeout(r.config.timeout, fut.instrument(span)).await {
-        Ok(res) => res,
+        Ok(res) => res.map_err(|e| e.in_interface(name)),
         Err(_) => Err(Error::timeout(name, r.config.timeout)),
     };
     let labels = [("interface", name.to_owned()), ("op", op.to_owned())];

@@ -707,3 +707,33 @@ async fn many_concurrent_requests_on_one_session_keep_different_fields() {
         assert_eq!(all[format!("f{i}")], i, "field f{i} lost: {all}");
     }
 }
+
+#[tokio::test]
+async fn ids_are_only_accepted_from_the_cookie() {
+    let store = FaultyStore::new();
+    let app = app(seed_manager(store.clone(), Key::generate()));
+    let mut jar = Jar::default();
+    send(&app, "POST", "/set/user_id/3", &mut jar).await;
+    let id = jar.get("session").unwrap().to_owned();
+    for query in [format!("session={id}"), format!("sid={id}"), format!("session_id={id}")] {
+        let r = send(&app, "GET", &format!("/get/user_id?{query}"), &mut Jar::default()).await;
+        assert_eq!(r.body, "null", "id taken from the URL ({query})");
+    }
+}
+
+#[tokio::test]
+async fn a_new_interface_joins_the_existing_session_without_reading_it() {
+    // The request writes only `data`; the session already has a `csrf` cookie
+    // that was not read. The new `data` cookie must carry the same binding, or
+    // the next request would discard one of them.
+    let store = FaultyStore::new();
+    let app = app(seed_manager(store.clone(), Key::generate()));
+    let mut jar = Jar::default();
+    send(&app, "POST", "/set/csrf_token/t", &mut jar).await;
+    send(&app, "POST", "/set/theme/x", &mut jar).await;
+    let b1 = signed_payload(jar.get("csrf").unwrap())["m"]["b"].clone();
+    let b2 = signed_payload(jar.get("data").unwrap())["m"]["b"].clone();
+    assert_eq!(b1, b2);
+    let all: serde_json::Value = serde_json::from_str(&send(&app, "GET", "/all", &mut jar).await.body).unwrap();
+    assert_eq!(all, serde_json::json!({"csrf_token": "t", "theme": "x"}));
+}
