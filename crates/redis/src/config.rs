@@ -18,7 +18,7 @@ use crate::{RedisOptions, RedisStore};
 /// | `url` | a standalone server, `redis://[user:pass@]host:port[/db]` |
 /// | `cluster_urls` | a Redis Cluster instead: a list of seed-node URLs |
 /// | `connect_timeout_ms` | client connection timeout (default 1000) |
-/// | `response_timeout_ms` | client reply timeout (default: the interface's `timeout_ms`, else 2000) |
+/// | `response_timeout_ms` | client reply timeout (default: 3/4 of the interface's `timeout_ms`, else 1000) |
 ///
 /// Exactly one of `url` and `cluster_urls` must be given. The store connects
 /// while the configuration is built, so a wrong address fails at start-up.
@@ -106,7 +106,11 @@ fn options(doc: &InterfaceDocument) -> Result<RedisOptions> {
     if let Some(d) = millis("connect_timeout_ms")? {
         options = options.connection_timeout(d);
     }
-    let response = millis("response_timeout_ms")?.or(doc.timeout_ms.map(Duration::from_millis));
+    // Below the core's call timeout, so the client sees reply timeouts itself.
+    let below_core = doc
+        .timeout_ms
+        .map(|ms| Duration::from_millis((ms * 3 / 4).max(1)));
+    let response = millis("response_timeout_ms")?.or(below_core);
     if let Some(d) = response {
         options = options.response_timeout(d);
     }

@@ -2,16 +2,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
+use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::RedisError;
 use session_plus_core::store::{Capabilities, Changes, Record, SessionStore};
 use session_plus_core::{unix_now, Error, RecordKey, Result};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Healing};
 use crate::layout::{decode, encode_meta, encode_value, expire_at_ms, META_FIELD};
 use crate::scripts::{CREATE_SCRIPT, UPDATE_SCRIPT};
 
@@ -41,12 +42,12 @@ pub struct RedisOptions {
 }
 
 impl Default for RedisOptions {
-    /// 1 s to connect, 2 s for a reply (the core's default call timeout), one
-    /// quick reconnect retry per failed request.
+    /// 1 s to connect, 1 s for a reply (below the core's default call
+    /// timeout of 2 s), one quick reconnect retry per failed request.
     fn default() -> Self {
         Self {
             connection_timeout: Duration::from_secs(1),
-            response_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
             reconnect_retries: 1,
         }
     }
@@ -59,7 +60,10 @@ impl RedisOptions {
         self
     }
 
-    /// How long the client waits for one reply.
+    /// How long the client waits for one reply. Keep it below the
+    /// interface's timeout: a reply timeout seen by the store makes it replace
+    /// the connection (a peer gone without a reset never answers again), which
+    /// cannot happen when the core gives up on the call first.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
@@ -126,7 +130,7 @@ impl RedisStore {
     /// [`RedisStore::from_url`], which does.
     pub fn new(manager: ConnectionManager) -> Self {
         Self {
-            conn: Conn::Single(manager),
+            conn: Conn::Single(Arc::new(Healing::fixed(manager))),
         }
     }
 
@@ -134,7 +138,7 @@ impl RedisStore {
     /// reconnects by itself.
     pub fn cluster(connection: ClusterConnection) -> Self {
         Self {
-            conn: Conn::Cluster(connection),
+            conn: Conn::Cluster(Arc::new(Healing::fixed(connection))),
         }
     }
 
@@ -159,6 +163,18 @@ impl RedisStore {
         Self::connect_single("", url, options).await
     }
 
+    /// Use a client you made (standalone Redis), with explicit limits.
+    ///
+    /// Unlike [`RedisStore::new`], the store can then also replace a
+    /// connection whose replies stopped coming (a peer gone without a reset),
+    /// which the client library alone does not do.
+    ///
+    /// # Errors
+    /// A backend error if the server cannot be reached.
+    pub async fn from_client(client: redis::Client, options: RedisOptions) -> Result<Self> {
+        Self::connect_client("", client, options).await
+    }
+
     /// Connect, naming `interface` in errors (empty: none).
     pub(crate) async fn connect_single(
         interface: &str,
@@ -173,15 +189,28 @@ impl RedisStore {
                 format!("not a usable Redis URL ({})", e.category()),
             )
         })?;
+        Self::connect_client(interface, client, options).await
+    }
+
+    async fn connect_client(
+        interface: &str,
+        client: redis::Client,
+        options: RedisOptions,
+    ) -> Result<Self> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connection_timeout))
             .set_response_timeout(Some(options.response_timeout))
             .set_number_of_retries(options.reconnect_retries)
             .set_max_delay(Duration::from_millis(200));
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(|e| Error::backend(label(interface), e))?;
-        Ok(Self::new(manager))
+        let rebuild = Box::new(move || {
+            ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+        });
+        Ok(Self {
+            conn: Conn::Single(Arc::new(Healing::rebuildable(manager, rebuild))),
+        })
     }
 
     /// Connect to a Redis Cluster through any of its nodes (one URL per seed
@@ -224,7 +253,14 @@ impl RedisStore {
             .get_async_connection()
             .await
             .map_err(|e| Error::backend(label(interface), e))?;
-        Ok(Self::cluster(connection))
+        let config = ClusterConfig::new()
+            .set_connection_timeout(options.connection_timeout)
+            .set_response_timeout(options.response_timeout);
+        let rebuild =
+            Box::new(move || Ok(client.get_pending_async_connection_with_config(config.clone())));
+        Ok(Self {
+            conn: Conn::Cluster(Arc::new(Healing::rebuildable(connection, rebuild))),
+        })
     }
 }
 

@@ -241,7 +241,12 @@ async fn frozen_server_is_cut_off_by_the_client_timeout() {
     let server = RedisServer::start();
     // The core would wait 10 s: the client's own 300 ms response timeout must
     // fire first, so a frozen peer cannot hold a request (or a connection).
-    let options = RedisOptions::default().response_timeout(Duration::from_millis(300));
+    // After a reply timeout the store opens a new connection, which the frozen
+    // server accepts (the kernel does) but never greets: the connection
+    // timeout bounds that wait.
+    let options = RedisOptions::default()
+        .response_timeout(Duration::from_millis(300))
+        .connection_timeout(Duration::from_millis(300));
     let store = RedisStore::from_url_with(&server.url(), options)
         .await
         .unwrap();
@@ -291,4 +296,46 @@ async fn frozen_server_is_cut_off_by_the_client_timeout() {
         "SIGSTOP: sent {sent}, errors {errors} (3 frozen requests in {waited:?}), \
          first success {recovered_after} request(s) after SIGCONT"
     );
+}
+
+/// A connection whose peer vanished without a reset never answers again, and
+/// the client library does not reconnect on timeouts by itself: the store
+/// must replace such a connection, or it would time out forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_holed_connection_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = support::Proxy::start(server.port()).await;
+    let options = RedisOptions::default().response_timeout(Duration::from_millis(300));
+    let store = RedisStore::from_url_with(&proxy.url(), options)
+        .await
+        .unwrap();
+    let manager = manager(store, Duration::from_secs(2));
+    let mut jar = Jar::default();
+    write(&manager, &mut jar, "base", 1).await.unwrap();
+
+    proxy.blackhole();
+    let (mut sent, mut errors) = (1, 0);
+    let e = write(&manager, &mut jar, "base", 2)
+        .await
+        .expect_err("black-holed");
+    assert!(e.is_service_unavailable(), "{e:?}");
+    errors += 1;
+    proxy.heal();
+
+    let mut recovered_after = None;
+    for attempt in 0..5 {
+        sent += 1;
+        match write(&manager, &mut jar, "after", attempt).await {
+            Ok(()) => {
+                recovered_after = Some(attempt);
+                break;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    eprintln!("black hole: sent {sent}, errors {errors}, first success after {recovered_after:?} request(s)");
+    let recovered_after = recovered_after.expect("the store kept the dead connection");
+    assert!(recovered_after <= 1);
+    let s = jar.session(&manager);
+    assert_eq!(s.get::<u64>("base").await.unwrap(), Some(1));
 }

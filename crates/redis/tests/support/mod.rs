@@ -95,3 +95,91 @@ pub fn delta(
 pub fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
+
+/// A TCP proxy in front of a server that can black-hole its connections: the
+/// sockets stay open but nothing gets through any more, as when a peer
+/// vanishes without a reset (host gone, firewall state lost). Connections made
+/// after [`Proxy::heal`] work; black-holed ones never recover.
+pub struct Proxy {
+    port: u16,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Forward a fresh loopback port to `127.0.0.1:target`.
+    pub async fn start(target: u16) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::net::{TcpListener, TcpStream};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let shared = epoch.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let born = shared.load(Ordering::SeqCst);
+                if born % 2 == 1 {
+                    // Black-holed: accept, then never answer.
+                    tokio::spawn(async move {
+                        let mut client = client;
+                        let _ = tokio::io::copy(&mut client, &mut tokio::io::sink()).await;
+                    });
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let alive = {
+                    let shared = shared.clone();
+                    move || shared.load(Ordering::SeqCst) == born
+                };
+                tokio::spawn(pipe(cr, sw, alive.clone()));
+                tokio::spawn(pipe(sr, cw, alive));
+            }
+        });
+        Self {
+            port,
+            epoch,
+            _task: task,
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT` of the proxy.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop forwarding on every open connection, and answer nothing on new ones.
+    pub fn blackhole(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// New connections work again; black-holed ones stay dead.
+    pub fn heal(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copy bytes while `alive()`; afterwards swallow them, keeping the socket open.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    alive: impl Fn() -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) if alive() => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
