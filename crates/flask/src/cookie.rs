@@ -234,7 +234,16 @@ impl CookieFormat for FlaskCookieFormat {
         } else {
             raw
         };
-        let dict = session_dict(json::parse(std::str::from_utf8(&text).ok()?)?)?;
+        let Some(dict) = std::str::from_utf8(&text)
+            .ok()
+            .and_then(json::parse)
+            .and_then(session_dict)
+        else {
+            // Signed by the app, yet unreadable here: e.g. a lone surrogate in a
+            // Python `str`. Rejected whole rather than half-read.
+            tracing::warn!("Flask session cookie verified but its payload cannot be represented; treated as absent");
+            return None;
+        };
         let (fields, permanent) = split_permanent(dict);
         Some(Record {
             fields,

@@ -291,3 +291,23 @@ fn tampered_expired_and_future_cookies_are_rejected_by_both_sides() {
         assert_eq!((rust, python), (accepted, accepted), "{what}");
     }
 }
+
+#[test]
+fn a_value_rust_cannot_represent_rejects_the_whole_cookie_never_half_of_it() {
+    // A Python `str` may hold a lone surrogate; a Rust `String` cannot.
+    let mut py = Peer::flask(KEY, &[]);
+    let out = py.call(json!({"op": "request", "set": r#"{"user_id":1,"bad":"\ud800"}"#}));
+    let cookie = out["cookie"].as_str().unwrap().to_owned();
+    assert!(format(KEY, &[]).decode(&cookie, unix_now()).is_none());
+    rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &cookie)], |s| async move {
+            assert_eq!(
+                s.get::<u64>("user_id").await.unwrap(),
+                None,
+                "no partial read"
+            );
+        })
+        .await;
+    });
+}
