@@ -1,0 +1,141 @@
+//! The servers under test, all answering `GET /none`, `GET /read`, `GET /write`.
+//!
+//! - `/none` does not touch the session;
+//! - `/read` returns the integer `counter` (0 when absent);
+//! - `/write` increments `counter` and returns the new value.
+//!
+//! Every Rust server runs on exactly one worker thread (tokio multi-thread
+//! runtime with one worker; actix with `workers(1)`), so the load generator
+//! has the machine's other core.
+
+mod actix;
+mod axum_apps;
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One server configuration of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// axum with no session layer: the baseline.
+    Baseline,
+    /// session-plus, one `secure_cookie` interface owning every field.
+    SpCookie,
+    /// session-plus, one Redis interface owning every field.
+    SpRedis,
+    /// session-plus, the seed's three interfaces: `csrf` (signed cookie,
+    /// `csrf_token`), `session` (Redis, `counter` and `user_id`), `data`
+    /// (signed cookie, `auto`).
+    SpSeed,
+    /// tower-sessions with its `MemoryStore`.
+    TsMemory,
+    /// tower-sessions with tower-sessions-redis-store.
+    TsRedis,
+    /// actix-session with `CookieSessionStore`.
+    ActixCookie,
+    /// actix-session with `RedisSessionStore`.
+    ActixRedis,
+    /// Flask + flask-session-plus 0.6.2 under gunicorn (a Python process, not
+    /// served by `load-server`).
+    Flask,
+}
+
+impl Kind {
+    /// Every configuration, in report order.
+    pub const ALL: [Kind; 9] = [
+        Kind::Baseline,
+        Kind::SpCookie,
+        Kind::SpRedis,
+        Kind::SpSeed,
+        Kind::TsMemory,
+        Kind::TsRedis,
+        Kind::ActixCookie,
+        Kind::ActixRedis,
+        Kind::Flask,
+    ];
+
+    /// The name used on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Baseline => "baseline",
+            Kind::SpCookie => "sp-cookie",
+            Kind::SpRedis => "sp-redis",
+            Kind::SpSeed => "sp-seed",
+            Kind::TsMemory => "ts-memory",
+            Kind::TsRedis => "ts-redis",
+            Kind::ActixCookie => "actix-cookie",
+            Kind::ActixRedis => "actix-redis",
+            Kind::Flask => "flask",
+        }
+    }
+
+    /// A one-line description for the report.
+    pub fn description(self) -> &'static str {
+        match self {
+            Kind::Baseline => "axum 0.8, no session layer",
+            Kind::SpCookie => "session-plus, one secure_cookie interface",
+            Kind::SpRedis => "session-plus, one Redis interface",
+            Kind::SpSeed => {
+                "session-plus, seed config (csrf cookie + Redis `counter`/`user_id` + auto cookie)"
+            }
+            Kind::TsMemory => "tower-sessions 0.15, MemoryStore",
+            Kind::TsRedis => "tower-sessions 0.14 + tower-sessions-redis-store 0.16",
+            Kind::ActixCookie => "actix-web 4 + actix-session 0.11, CookieSessionStore",
+            Kind::ActixRedis => "actix-web 4 + actix-session 0.11, RedisSessionStore",
+            Kind::Flask => {
+                "Flask 2.0.3 + flask-session-plus 0.6.2 (seed config, Redis), gunicorn 2 workers"
+            }
+        }
+    }
+
+    /// Whether the configuration keeps session data in Redis.
+    pub fn uses_redis(self) -> bool {
+        matches!(
+            self,
+            Kind::SpRedis | Kind::SpSeed | Kind::TsRedis | Kind::ActixRedis | Kind::Flask
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown server kind `{s}`; one of: {}", names.join(", "))
+            })
+    }
+}
+
+/// Serve `kind` on `127.0.0.1:port` until killed. `redis_url` is needed by the
+/// Redis kinds.
+pub fn serve(kind: Kind, port: u16, redis_url: Option<&str>) -> Result<(), String> {
+    let need_url = || {
+        redis_url
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`{kind}` needs a Redis URL (third argument)"))
+    };
+    match kind {
+        Kind::ActixCookie => actix::serve(port, None),
+        Kind::ActixRedis => actix::serve(port, Some(need_url()?)),
+        Kind::Flask => Err("`flask` is served by gunicorn, not by load-server".to_owned()),
+        other => {
+            let url = if other.uses_redis() {
+                Some(need_url()?)
+            } else {
+                None
+            };
+            axum_apps::serve(other, port, url)
+        }
+    }
+}
