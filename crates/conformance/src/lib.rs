@@ -95,6 +95,7 @@ macro_rules! store_suite {
             hostile_field_names_round_trip,
             json_values_round_trip,
             delete_expired_keeps_live_records,
+            delete_by_field_removes_only_matches,
             // Through the session handle.
             session_round_trip,
             session_strict_ids,

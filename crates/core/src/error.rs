@@ -21,6 +21,7 @@ enum Kind {
     CookieTooLarge,
     Unavailable,
     Ended,
+    Unsupported,
 }
 
 struct Inner {
@@ -188,10 +189,31 @@ impl Error {
     /// Attribute a backend error to the interface whose call failed (stores
     /// do not know the cookie name they serve).
     pub(crate) fn in_interface(mut self, interface: &str) -> Self {
-        if matches!(self.inner.kind, Kind::Backend | Kind::Timeout) {
+        if matches!(
+            self.inner.kind,
+            Kind::Backend | Kind::Timeout | Kind::Unsupported
+        ) {
             self.inner.interface = Some(interface.to_owned());
         }
         self
+    }
+
+    /// The backend cannot do what was asked (e.g. find sessions by field).
+    ///
+    /// ```
+    /// assert!(session_plus_core::Error::unsupported("memcache", "delete_by_field").is_unsupported());
+    /// ```
+    pub fn unsupported(interface: &str, operation: &str) -> Self {
+        Self::new(
+            Kind::Unsupported,
+            format!("the backend does not support `{operation}`"),
+        )
+        .with_interface(interface)
+    }
+
+    /// The backend does not support the operation.
+    pub fn is_unsupported(&self) -> bool {
+        self.inner.kind == Kind::Unsupported
     }
 
     fn with_interface(mut self, interface: &str) -> Self {

@@ -128,6 +128,54 @@ impl SessionManager {
         })
     }
 
+    /// End every session whose field `field` equals `value` — e.g. all of one
+    /// user's sessions after a password change, when `user_id` lives in a
+    /// server-side interface. Deletes the matching records in every server-side
+    /// interface that owns `field`; returns how many records went. Cookie
+    /// interfaces cannot be reached server-side: their data stays in the
+    /// browser but is no longer joined to a login (rotate the key ring to void
+    /// every cookie at once).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use session_plus_core::{FieldRules, Interface, MemoryStore, Session, SessionManager};
+    ///
+    /// let m = Arc::new(SessionManager::builder()
+    ///     .interface(Interface::store("session", Arc::new(MemoryStore::new())).fields(FieldRules::All))
+    ///     .build().unwrap());
+    /// for _ in 0..3 {
+    ///     let s = Session::new(m.clone(), std::iter::empty());
+    ///     s.insert("user_id", 7).await.unwrap();
+    ///     s.finish().await;
+    /// }
+    /// assert_eq!(m.terminate_sessions("user_id", 7).await.unwrap(), 3);
+    /// # });
+    /// ```
+    pub async fn terminate_sessions<T: serde::Serialize>(
+        &self,
+        field: &str,
+        value: T,
+    ) -> Result<u64> {
+        crate::config::check_field_name(field)?;
+        let value = serde_json::to_value(value).map_err(|e| Error::serialization(field, e))?;
+        let mut total = 0;
+        for &i in self.router.owners(field) {
+            let r = &self.interfaces[i];
+            if let Kind::Store { store, prefix, .. } = &r.kind {
+                let limit = r.config.timeout.saturating_mul(10);
+                total +=
+                    match tokio::time::timeout(limit, store.delete_by_field(prefix, field, &value))
+                        .await
+                    {
+                        Ok(res) => res.map_err(|e| e.in_interface(r.name()))?,
+                        Err(_) => return Err(Error::timeout(r.name(), limit)),
+                    };
+            }
+        }
+        Ok(total)
+    }
+
     pub(crate) fn index_of(&self, cookie_name: &str) -> Option<usize> {
         self.interfaces.iter().position(|r| r.name() == cookie_name)
     }

@@ -193,6 +193,20 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
     /// Delete the record under `key`; deleting a missing record is not an error.
     async fn delete(&self, key: &RecordKey) -> Result<()>;
 
+    /// Delete every record under `prefix` whose field `field` holds `value`
+    /// (e.g. every session of one user after a password change), returning how
+    /// many went. Backends that cannot search by field keep the default, which
+    /// answers [`Error::unsupported`](crate::Error::unsupported).
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        let _ = (prefix, field, value);
+        Err(crate::Error::unsupported("", "delete_by_field"))
+    }
+
     /// Remove records whose expiry has passed, returning how many went. Backends
     /// with native TTLs keep the default, which does nothing.
     async fn delete_expired(&self) -> Result<u64> {

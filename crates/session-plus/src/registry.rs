@@ -43,6 +43,9 @@ fn sqlite_factory(
             SqliteStore::open(path)?
         };
         drop(store.spawn_sweeper(std::time::Duration::from_secs(300)));
-        Ok(std::sync::Arc::new(store) as std::sync::Arc<dyn session_plus_core::store::SessionStore>)
+        Ok(std::sync::Arc::new(store)
+            as std::sync::Arc<
+                dyn session_plus_core::store::SessionStore,
+            >)
     })
 }

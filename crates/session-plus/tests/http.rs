@@ -715,8 +715,18 @@ async fn ids_are_only_accepted_from_the_cookie() {
     let mut jar = Jar::default();
     send(&app, "POST", "/set/user_id/3", &mut jar).await;
     let id = jar.get("session").unwrap().to_owned();
-    for query in [format!("session={id}"), format!("sid={id}"), format!("session_id={id}")] {
-        let r = send(&app, "GET", &format!("/get/user_id?{query}"), &mut Jar::default()).await;
+    for query in [
+        format!("session={id}"),
+        format!("sid={id}"),
+        format!("session_id={id}"),
+    ] {
+        let r = send(
+            &app,
+            "GET",
+            &format!("/get/user_id?{query}"),
+            &mut Jar::default(),
+        )
+        .await;
         assert_eq!(r.body, "null", "id taken from the URL ({query})");
     }
 }
@@ -734,6 +744,31 @@ async fn a_new_interface_joins_the_existing_session_without_reading_it() {
     let b1 = signed_payload(jar.get("csrf").unwrap())["m"]["b"].clone();
     let b2 = signed_payload(jar.get("data").unwrap())["m"]["b"].clone();
     assert_eq!(b1, b2);
-    let all: serde_json::Value = serde_json::from_str(&send(&app, "GET", "/all", &mut jar).await.body).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&send(&app, "GET", "/all", &mut jar).await.body).unwrap();
     assert_eq!(all, serde_json::json!({"csrf_token": "t", "theme": "x"}));
+}
+
+#[tokio::test]
+async fn all_of_a_users_sessions_can_be_terminated() {
+    let store = FaultyStore::new();
+    let manager = Arc::new(seed_manager(store.clone(), Key::generate()));
+    let app = axum::Router::new().merge(support::app_with(manager.clone()));
+    let (mut phone, mut laptop, mut other) = (Jar::default(), Jar::default(), Jar::default());
+    send(&app, "POST", "/login/7", &mut phone).await;
+    send(&app, "POST", "/login/7", &mut laptop).await;
+    send(&app, "POST", "/login/8", &mut other).await;
+    assert_eq!(manager.terminate_sessions("user_id", 7).await.unwrap(), 2);
+    assert_eq!(
+        send(&app, "GET", "/get/user_id", &mut phone).await.body,
+        "null"
+    );
+    assert_eq!(
+        send(&app, "GET", "/get/user_id", &mut laptop).await.body,
+        "null"
+    );
+    assert_eq!(
+        send(&app, "GET", "/get/user_id", &mut other).await.body,
+        "8"
+    );
 }

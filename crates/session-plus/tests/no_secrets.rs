@@ -61,10 +61,19 @@ async fn logs_and_debug_output_carry_no_ids_cookies_or_keys() {
     send(&app, "POST", "/destroy", &mut jar.clone()).await;
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("session backend call failed"), "the failures were logged:\n{text}");
-    assert!(text.contains("failed verification"), "the tampered cookie was logged:\n{text}");
+    assert!(
+        text.contains("session backend call failed"),
+        "the failures were logged:\n{text}"
+    );
+    assert!(
+        text.contains("failed verification"),
+        "the tampered cookie was logged:\n{text}"
+    );
     let mut outputs = vec![text, r.body, manager_debug, format!("{key:?}")];
-    let sess = session_plus_core::Session::new(Arc::new(seed_manager(store.clone(), key)), [jar.header().as_str()]);
+    let sess = session_plus_core::Session::new(
+        Arc::new(seed_manager(store.clone(), key)),
+        [jar.header().as_str()],
+    );
     outputs.push(format!("{sess:?}"));
     sess.get_value("user_id").await.unwrap();
     sess.insert("theme", "x").await.unwrap();
@@ -75,7 +84,10 @@ async fn logs_and_debug_output_carry_no_ids_cookies_or_keys() {
         for s in &secrets {
             assert!(!out.contains(s.as_str()), "cookie value leaked: {out}");
             let id_prefix = &s[..16.min(s.len())];
-            assert!(!out.contains(id_prefix), "part of a cookie value leaked: {out}");
+            assert!(
+                !out.contains(id_prefix),
+                "part of a cookie value leaked: {out}"
+            );
         }
     }
 }

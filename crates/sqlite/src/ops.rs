@@ -223,3 +223,29 @@ pub(crate) fn delete_expired_batch(conn: &mut Connection, now: i64, limit: usize
     tx.commit().map_err(db)?;
     Ok(removed)
 }
+
+/// Delete every record under `prefix` whose field `name` holds `value_json`
+/// (the same JSON text the store writes); returns how many records went.
+pub(crate) fn delete_by_field(
+    conn: &mut Connection,
+    prefix: &str,
+    name: &str,
+    value_json: &str,
+) -> Result<u64> {
+    let tx = immediate(conn)?;
+    let keys: Vec<String> = tx
+        .prepare_cached(
+            "SELECT key FROM session_plus_fields
+             WHERE name = ?1 AND value_json = ?2 AND substr(key, 1, length(?3)) = ?3",
+        )
+        .map_err(db)?
+        .query_map([name, value_json, prefix], |row| row.get(0))
+        .map_err(db)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db)?;
+    for key in &keys {
+        delete_all(&tx, key)?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(keys.len() as u64)
+}

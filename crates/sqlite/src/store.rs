@@ -309,4 +309,18 @@ impl SessionStore for SqliteStore {
     async fn delete_expired(&self) -> Result<u64> {
         delete_expired(&self.inner).await
     }
+
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        let (prefix, field) = (prefix.to_owned(), field.to_owned());
+        let value = value.to_string();
+        self.inner
+            .pool
+            .write(move |c| ops::delete_by_field(c, &prefix, &field, &value))
+            .await
+    }
 }

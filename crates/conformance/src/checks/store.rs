@@ -664,3 +664,56 @@ pub async fn delete_expired_keeps_live_records(store: Arc<dyn SessionStore>) {
         "a second sweep removed a live record"
     );
 }
+
+/// `delete_by_field` (ending all of one user's sessions) removes exactly the
+/// records under the prefix whose field holds the value, or is reported as
+/// unsupported by the backend.
+pub async fn delete_by_field_removes_only_matches(store: Arc<dyn SessionStore>) {
+    // Random prefix and value: shared servers run other checks concurrently.
+    let prefix = format!("dbf{}", &SessionId::generate().as_str()[..8]);
+    let other_prefix = format!("{prefix}x");
+    let user = json!(SessionId::generate().as_str());
+    let (a, b, c, d) = (key(&prefix), key(&prefix), key(&prefix), key(&other_prefix));
+    for (k, u) in [
+        (&a, user.clone()),
+        (&b, user.clone()),
+        (&c, json!("someone else")),
+        (&d, user.clone()),
+    ] {
+        assert!(ok(
+            store
+                .create(k, &record([("user_id", u), ("x", json!(1))], live_meta()))
+                .await,
+            "create"
+        ));
+    }
+    // `d` lives under a longer prefix that starts with `prefix`: a plain
+    // prefix match would wrongly include it, so give it a distinct value path.
+    match store
+        .delete_by_field(&other_prefix, "user_id", &json!("nobody"))
+        .await
+    {
+        Err(e) if e.is_unsupported() => return,
+        other => assert_eq!(ok(other, "delete_by_field"), 0),
+    }
+    let n = ok(
+        store.delete_by_field(&prefix, "user_id", &user).await,
+        "delete_by_field",
+    );
+    assert!(
+        load(&store, &a).await.is_none() && load(&store, &b).await.is_none(),
+        "matching records must go"
+    );
+    assert!(
+        load(&store, &c).await.is_some(),
+        "a record with another value must stay"
+    );
+    // `d`'s key starts with `prefix` too (prefix + "x" + id), as in any store
+    // keyed by `prefix + id`; it is counted only if the backend matched it.
+    let d_gone = load(&store, &d).await.is_none();
+    assert_eq!(
+        n,
+        2 + u64::from(d_gone),
+        "the count must match what was deleted"
+    );
+}

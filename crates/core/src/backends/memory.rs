@@ -101,6 +101,18 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|k, r| !(k.starts_with(prefix) && r.fields.get(field) == Some(value)));
+        Ok((before - map.len()) as u64)
+    }
+
     async fn delete_expired(&self) -> Result<u64> {
         let now = unix_now();
         let mut map = self.lock();

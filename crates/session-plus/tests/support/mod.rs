@@ -83,6 +83,16 @@ impl SessionStore for FaultyStore {
         self.gate(&self.fail_write).await?;
         self.inner.touch(key, meta).await
     }
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> session_plus::Result<u64> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.gate(&self.fail_write).await?;
+        self.inner.delete_by_field(prefix, field, value).await
+    }
     async fn delete(&self, key: &RecordKey) -> session_plus::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.gate(&self.fail_write).await?;
@@ -111,6 +121,11 @@ fn parse_value(v: &str) -> serde_json::Value {
 
 /// Routes exposing the session API one operation per request.
 pub fn app(manager: SessionManager) -> Router {
+    app_with(Arc::new(manager))
+}
+
+/// [`app`] over a shared manager.
+pub fn app_with(manager: Arc<SessionManager>) -> Router {
     async fn get_field(s: Session, Path(f): Path<String>) -> Result<String, SessionError> {
         Ok(s.get_value(&f)
             .await?
@@ -190,7 +205,7 @@ pub fn app(manager: SessionManager) -> Router {
         .route("/none", get(none))
         .route("/seed-login", post(seed_login))
         .route("/cached", post(cached))
-        .layer(SessionLayer::new(Arc::new(manager)))
+        .layer(SessionLayer::new(manager))
 }
 
 /// A cookie jar: name -> value, updated from `Set-Cookie`.
