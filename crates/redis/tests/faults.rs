@@ -339,3 +339,122 @@ async fn black_holed_connection_is_replaced() {
     let s = jar.session(&manager);
     assert_eq!(s.get::<u64>("base").await.unwrap(), Some(1));
 }
+
+/// In a cluster, a dead master fails only the sessions whose slots it owns;
+/// the others keep working, and its sessions come back with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_node_down_fails_only_its_sessions() {
+    use session_plus_testkit::{RedisCluster, Reply};
+
+    let mut cluster =
+        RedisCluster::start_with(3, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let options = RedisOptions::default()
+        .connection_timeout(Duration::from_millis(300))
+        .response_timeout(Duration::from_millis(300));
+    let store = RedisStore::from_cluster_urls_with(&cluster.urls(), options)
+        .await
+        .unwrap();
+    let manager = manager(store, Duration::from_secs(1));
+
+    const SESSIONS: usize = 24;
+    let mut jars = vec![Jar::default(); SESSIONS];
+    let mut owner = Vec::new();
+    for (j, jar) in jars.iter_mut().enumerate() {
+        write(&manager, jar, "base", j as u64)
+            .await
+            .expect("initial write");
+        let key = format!("session{}", jar.get("session").expect("id cookie"));
+        let node = cluster
+            .nodes()
+            .iter()
+            .position(|n| n.command(&["EXISTS", &key]).ok() == Some(Reply::Integer(1)))
+            .expect("some node owns the key");
+        owner.push(node);
+    }
+    let victim = 0;
+    let on_victim = owner.iter().filter(|&&n| n == victim).count();
+    assert!(on_victim > 0 && on_victim < SESSIONS, "owners: {owner:?}");
+
+    let (mut sent, mut acked) = (0_u64, Vec::new());
+    let (mut victim_errors, mut other_errors) = (0_u64, 0_u64);
+    // Before: everything works.
+    let results = round(&manager, &mut jars, 1).await;
+    for (j, r) in results {
+        sent += 1;
+        r.unwrap_or_else(|e| panic!("session {j} failed with all nodes up: {e:?}"));
+        acked.push((j, 1));
+    }
+
+    // Victim down (shorter than the node timeout, so the cluster stays ok).
+    cluster.nodes_mut()[victim].stop();
+    let results = round(&manager, &mut jars, 2).await;
+    for (j, r) in results {
+        sent += 1;
+        match r {
+            Ok(()) => acked.push((j, 2)),
+            Err(e) => {
+                assert!(e.is_service_unavailable(), "{e:?}");
+                if owner[j] == victim {
+                    victim_errors += 1;
+                } else {
+                    other_errors += 1;
+                }
+            }
+        }
+    }
+
+    // Victim back: every session works again.
+    cluster.nodes_mut()[victim].restart();
+    cluster.wait_until_ok();
+    let mut recovered = false;
+    for tag in 3..8 {
+        let results = round(&manager, &mut jars, tag).await;
+        let mut failures = 0;
+        for (j, r) in results {
+            sent += 1;
+            match r {
+                Ok(()) => acked.push((j, tag)),
+                Err(_) => failures += 1,
+            }
+        }
+        if failures == 0 {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the cluster store did not recover");
+
+    let mut lost = 0;
+    for (j, jar) in jars.iter().enumerate() {
+        let map = jar.session(&manager).to_map().await.expect("load");
+        for &(_, tag) in acked.iter().filter(|(aj, _)| *aj == j) {
+            if map.get(&format!("f{tag}")) != Some(&serde_json::json!(tag)) {
+                lost += 1;
+            }
+        }
+    }
+    eprintln!(
+        "cluster node down: sent {sent}, acknowledged {}, errors on the dead node's {on_victim} sessions {victim_errors}, \
+         errors on other sessions {other_errors}, lost {lost}",
+        acked.len()
+    );
+    assert_eq!(
+        victim_errors as usize, on_victim,
+        "writes to a dead node cannot succeed"
+    );
+    assert_eq!(other_errors, 0, "sessions on healthy nodes failed");
+    assert_eq!(lost, 0);
+}
+
+/// One request per session, each setting `f{tag} = tag`.
+async fn round(
+    manager: &Arc<SessionManager>,
+    jars: &mut [Jar],
+    tag: u64,
+) -> Vec<(usize, Result<(), Error>)> {
+    let mut results = Vec::new();
+    for (j, jar) in jars.iter_mut().enumerate() {
+        results.push((j, write(manager, jar, &format!("f{tag}"), tag).await));
+    }
+    results
+}

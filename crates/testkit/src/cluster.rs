@@ -39,6 +39,15 @@ impl RedisCluster {
     /// If `masters < 3`, if `redis-server`/`redis-cli` are missing, or if the
     /// cluster does not form within a minute.
     pub fn start(masters: usize) -> Self {
+        Self::start_with(masters, &[])
+    }
+
+    /// [`RedisCluster::start`] with extra `redis-server` arguments for every
+    /// node (e.g. `["--appendonly", "yes", "--appendfsync", "always"]`).
+    ///
+    /// # Panics
+    /// As [`RedisCluster::start`].
+    pub fn start_with(masters: usize, extra_args: &[&str]) -> Self {
         assert!(masters >= 3, "a Redis Cluster needs at least 3 masters");
         let nodes: Vec<RedisServer> = (0..masters)
             .map(|_| {
@@ -55,19 +64,37 @@ impl RedisCluster {
                         "--cluster-node-timeout",
                         "5000",
                     ];
-                    RedisServer::try_start(free_port(), args.map(String::from).to_vec())
+                    let mut args: Vec<String> = args.map(String::from).to_vec();
+                    args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+                    RedisServer::try_start(free_port(), args)
                 })
             })
             .collect();
         let cluster = Self { nodes };
         cluster.create();
-        cluster.wait_until_ok();
+        cluster.wait_state_ok();
         cluster
     }
 
     /// The nodes, in start order.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// The nodes, mutable: [`RedisServer::stop`] and
+    /// [`RedisServer::restart`] one to test a node failure (a restarted node
+    /// keeps its id and slots: `nodes.conf` lives in its directory).
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// Wait (bounded) until every node reports `cluster_state:ok`, e.g. after
+    /// restarting one.
+    ///
+    /// # Panics
+    /// If that does not happen within a minute.
+    pub fn wait_until_ok(&self) {
+        self.wait_state_ok();
     }
 
     /// `redis://127.0.0.1:PORT` of every node.
@@ -111,7 +138,7 @@ impl RedisCluster {
         );
     }
 
-    fn wait_until_ok(&self) {
+    fn wait_state_ok(&self) {
         let deadline = Instant::now() + CLUSTER_TIMEOUT;
         for node in &self.nodes {
             loop {

@@ -40,6 +40,11 @@ impl Jar {
         done
     }
 
+    /// The value of a cookie in the jar.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
     /// Whether the jar holds a cookie of that name.
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
