@@ -69,10 +69,31 @@
 //!
 //! The core bounds every call with the interface's timeout and turns errors
 //! into 503 responses without saving anything it could not load. The client
-//! also has its own connection and response timeouts ([`RedisOptions`]), so a
-//! frozen server or dead socket fails requests instead of hanging them. The
-//! connection re-establishes itself after Redis restarts: the first requests
-//! fail, later ones succeed with no action from the application.
+//! also has its own connection and reply timeouts ([`RedisOptions`]; keep the
+//! reply timeout below the interface's timeout), so a frozen server or a dead
+//! socket fails requests instead of holding them:
+//!
+//! - Redis restarted or unreachable: the connection re-establishes itself; the
+//!   requests made while it is down fail fast, later ones succeed with no
+//!   action from the application.
+//! - A reply that never comes (a peer gone without a reset, a frozen server):
+//!   the request fails at the reply timeout, and a store built from a URL or a
+//!   client ([`RedisStore::from_url`], [`RedisStore::from_client`],
+//!   [`RedisStore::from_cluster_urls`]) replaces that connection, which the
+//!   client library alone would keep forever. A connection handed over with
+//!   [`RedisStore::new`] or [`RedisStore::cluster`] cannot be remade.
+//! - Redis Cluster: a dead master fails only the sessions whose slots it owns.
+//!
+//! The crate's `faults` tests kill, restart, stall (`DEBUG SLEEP`), freeze
+//! (SIGSTOP) and black-hole real servers and count errors and lost writes.
+//! Acknowledged writes survive a Redis crash only as far as Redis's own
+//! persistence allows (`appendfsync always` loses none).
+//!
+//! Expiry: the core computes the absolute expiry with the application's clock;
+//! Redis deletes the key at that instant by its own clock, and reads filter by
+//! the application's clock too. Keep the clocks in sync (NTP): a skew shifts
+//! when Redis frees the key by that much.
+//!
 //! Errors carry the client's error as their source; they never contain the
 //! connection URL (it may hold a password), nor session ids.
 //!
@@ -91,8 +112,9 @@
 //!   a larger runtime of its own (pools, its own reconnect policies and
 //!   connection tasks) that this backend would not use.
 //!
-//! A standalone connection or a cluster connection you built yourself is taken
-//! as is by [`RedisStore::new`] and [`RedisStore::cluster`].
+//! A client, a standalone connection or a cluster connection you built
+//! yourself is taken by [`RedisStore::from_client`], [`RedisStore::new`] and
+//! [`RedisStore::cluster`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
