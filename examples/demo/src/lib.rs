@@ -14,7 +14,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 use session_plus::store::SessionStore;
-use session_plus::{FieldRules, Interface, Key, Session, SessionError, SessionLayer, SessionManager};
+use session_plus::{
+    FieldRules, Interface, Key, Session, SessionError, SessionLayer, SessionManager,
+};
 use subtle::ConstantTimeEq;
 
 /// Where the demo keeps its server-side `session` interface.
@@ -45,16 +47,26 @@ impl Settings {
         let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
         let backend = match std::env::var("SESSION_REDIS_URL") {
             Ok(url) if !url.is_empty() => Backend::Redis(url),
-            _ => Backend::Sqlite(std::env::var("SESSION_DB").unwrap_or_else(|_| "session-plus-demo.db".into())),
+            _ => Backend::Sqlite(
+                std::env::var("SESSION_DB").unwrap_or_else(|_| "session-plus-demo.db".into()),
+            ),
         };
         let (key, key_source) = match std::env::var("SESSION_SECRET") {
             Ok(secret) => (
                 Key::from_bytes(secret.as_bytes()).map_err(|e| format!("SESSION_SECRET: {e}"))?,
                 "SESSION_SECRET",
             ),
-            Err(_) => (Key::generate(), "random (set SESSION_SECRET to keep sessions across restarts)"),
+            Err(_) => (
+                Key::generate(),
+                "random (set SESSION_SECRET to keep sessions across restarts)",
+            ),
         };
-        Ok(Self { addr, backend, key, key_source })
+        Ok(Self {
+            addr,
+            backend,
+            key,
+            key_source,
+        })
     }
 }
 
@@ -63,7 +75,10 @@ pub fn manager(store: Arc<dyn SessionStore>, key: Key) -> session_plus::Result<S
     SessionManager::builder()
         .keys(key)
         .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["csrf_token"])))
-        .interface(Interface::store("session", store).fields(FieldRules::include(["user_id", "user_data"])))
+        .interface(
+            Interface::store("session", store)
+                .fields(FieldRules::include(["user_id", "user_data"])),
+        )
         .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
         .build()
 }
@@ -71,7 +86,12 @@ pub fn manager(store: Arc<dyn SessionStore>, key: Key) -> session_plus::Result<S
 /// Connect the backend chosen by the settings.
 pub async fn store(backend: &Backend) -> session_plus::Result<Arc<dyn SessionStore>> {
     Ok(match backend {
-        Backend::Sqlite(path) => Arc::new(session_plus::sqlite::SqliteStore::open(path)?),
+        Backend::Sqlite(path) => {
+            let store = session_plus::sqlite::SqliteStore::open(path)?;
+            // Expired rows go every five minutes, while the store lives.
+            drop(store.spawn_sweeper(std::time::Duration::from_secs(300)));
+            Arc::new(store)
+        }
         Backend::Redis(url) => Arc::new(session_plus::redis::RedisStore::from_url(url).await?),
     })
 }
@@ -114,7 +134,11 @@ fn new_token() -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 async fn csrf_token(session: &Session) -> Result<String, SessionError> {
@@ -132,12 +156,27 @@ async fn index(
 ) -> Result<Html<String>, SessionError> {
     let token = csrf_token(&session).await?;
     let map = session.to_map().await?;
-    let user = map.get("user_data").and_then(|d| d.get("name")).and_then(|n| n.as_str()).map(escape);
-    let counter = map.get("counter").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let user = map
+        .get("user_data")
+        .and_then(|d| d.get("name"))
+        .and_then(|n| n.as_str())
+        .map(escape);
+    let flash = match session.remove::<String>("flash").await? {
+        Some(f) => format!("<p><i>{}</i></p>", escape(&f)),
+        None => String::new(),
+    };
+    let counter = map
+        .get("counter")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     let rows: String = map
         .iter()
         .map(|(field, value)| {
-            let shown = if field == "csrf_token" { "(hidden)".to_owned() } else { escape(&value.to_string()) };
+            let shown = if field == "csrf_token" {
+                "(hidden)".to_owned()
+            } else {
+                escape(&value.to_string())
+            };
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(field),
@@ -159,6 +198,7 @@ async fn index(
     Ok(Html(format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>session-plus demo</title></head><body>
 <h1>session-plus demo</h1>
+{flash}
 {login}
 <p>Counter: <b id="counter">{counter}</b></p>
 <form method="post" action="/count"><input type="hidden" name="csrf_token" value="{token}"><button>Count</button></form>
@@ -178,8 +218,12 @@ pub struct TokenForm {
 
 /// Compare the posted token with the session's, in constant time.
 async fn check_csrf(session: &Session, form: &TokenForm) -> Result<bool, SessionError> {
-    let Some(expected) = session.get::<String>("csrf_token").await? else { return Ok(false) };
-    Ok(bool::from(expected.as_bytes().ct_eq(form.csrf_token.as_bytes())))
+    let Some(expected) = session.get::<String>("csrf_token").await? else {
+        return Ok(false);
+    };
+    Ok(bool::from(
+        expected.as_bytes().ct_eq(form.csrf_token.as_bytes()),
+    ))
 }
 
 fn forbidden() -> Response {
@@ -197,8 +241,12 @@ async fn login(session: Session, Form(form): Form<TokenForm>) -> Result<Response
     // New ids at login (session fixation), and a new CSRF token.
     session.cycle_id().await?;
     session.insert("user_id", name.to_lowercase()).await?;
-    session.insert("user_data", serde_json::json!({ "name": name })).await?;
+    session
+        .insert("user_data", serde_json::json!({ "name": name }))
+        .await?;
     session.insert("csrf_token", new_token()).await?;
+    // Lands in the `data` cookie ("auto"): every interface gets written at login.
+    session.insert("flash", format!("Welcome, {name}!")).await?;
     Ok(Redirect::to("/").into_response())
 }
 
