@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench -p session-plus-core --bench core`
 
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn source_chain_is_kept() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "boom");
+        let io = std::io::Error::other("boom");
         let e = Error::backend("session", io);
         let src = std::error::Error::source(&e).expect("source");
         assert_eq!(src.to_string(), "boom");
