@@ -772,3 +772,81 @@ async fn all_of_a_users_sessions_can_be_terminated() {
         "8"
     );
 }
+
+#[tokio::test]
+async fn saves_of_different_interfaces_run_concurrently() {
+    // Each create waits for the other: sequential saves would time out.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let (a, b) = (FaultyStore::new(), FaultyStore::new());
+    a.write_barrier.set(barrier.clone()).unwrap();
+    b.write_barrier.set(barrier).unwrap();
+    let manager = SessionManager::builder()
+        .interface(
+            Interface::store("a", a.clone())
+                .fields(FieldRules::include(["user_id"]))
+                .timeout(Duration::from_secs(5)),
+        )
+        .interface(
+            Interface::store("b", b.clone())
+                .fields(FieldRules::Auto)
+                .timeout(Duration::from_secs(5)),
+        )
+        .build()
+        .unwrap();
+    let app = app(manager);
+    let r = send(&app, "POST", "/seed-login", &mut Jar::default()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!((a.inner.len(), b.inner.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn malformed_ids_never_reach_the_store() {
+    let store = FaultyStore::new();
+    let app = app(seed_manager(store.clone(), Key::generate()));
+    for bad in [
+        "",
+        "x",
+        "a b c d e f g h i j k l m n",
+        "*",
+        "session:*",
+        "%2e%2e%2f%2e%2e%2faaaaaaaaaaaaaaaaaaaa",
+        &"z".repeat(200),
+    ] {
+        let mut jar = Jar::default();
+        jar.set("session", bad);
+        let r = send(&app, "GET", "/get/user_id", &mut jar).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, "null");
+    }
+    assert_eq!(store.calls().0, 0, "no malformed id was looked up");
+}
+
+#[tokio::test]
+async fn signed_id_cookies() {
+    let store = FaultyStore::new();
+    let manager = SessionManager::builder()
+        .keys(Key::generate())
+        .interface(Interface::store("session", store.clone()).use_signer(true))
+        .build()
+        .unwrap();
+    let app = app(manager);
+    let mut jar = Jar::default();
+    send(&app, "POST", "/set/user_id/1", &mut jar).await;
+    let value = jar.get("session").unwrap().to_owned();
+    let (id, sig) = value.split_once('.').expect("id.signature");
+    assert_eq!(id.len(), 43);
+    assert!(!sig.is_empty());
+    assert_eq!(send(&app, "GET", "/get/user_id", &mut jar).await.body, "1");
+    // The bare id, or the id with another signature, is not accepted.
+    let loads = store.calls().0;
+    for forged in [
+        id.to_owned(),
+        format!("{id}.{}", "A".repeat(sig.len())),
+        format!("{id}."),
+    ] {
+        let mut j = Jar::default();
+        j.set("session", &forged);
+        assert_eq!(send(&app, "GET", "/get/user_id", &mut j).await.body, "null");
+    }
+    assert_eq!(store.calls().0, loads, "unsigned ids never reach the store");
+}

@@ -32,6 +32,8 @@ pub struct FaultyStore {
     pub slow: AtomicBool,
     /// When set, loads wait here (to prove concurrency).
     pub barrier: std::sync::OnceLock<Arc<tokio::sync::Barrier>>,
+    /// When set, creates wait here (to prove saves run concurrently).
+    pub write_barrier: std::sync::OnceLock<Arc<tokio::sync::Barrier>>,
 }
 
 impl FaultyStore {
@@ -70,6 +72,9 @@ impl SessionStore for FaultyStore {
     }
     async fn create(&self, key: &RecordKey, record: &Record) -> session_plus::Result<bool> {
         self.writes.fetch_add(1, Ordering::SeqCst);
+        if let Some(b) = self.write_barrier.get() {
+            b.wait().await;
+        }
         self.gate(&self.fail_write).await?;
         self.inner.create(key, record).await
     }
