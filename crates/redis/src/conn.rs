@@ -4,7 +4,8 @@ use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, RedisResult};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, Value};
 
 /// Makes a fresh connection (connecting lazily, on first use).
 pub(crate) type Rebuild<C> = Box<dyn Fn() -> RedisResult<C> + Send + Sync>;
@@ -91,10 +92,99 @@ impl Conn {
         }
     }
 
+    /// Every key matching `pattern`: `SCAN` on the server, or on every master
+    /// of a cluster (each node has its own keyspace and cursor).
+    pub(crate) async fn scan_match(&self, pattern: &str) -> RedisResult<Vec<Vec<u8>>> {
+        let mut keys = Vec::new();
+        match self {
+            Self::Single(c) => {
+                let (_, mut conn) = c.get();
+                let mut cursor = 0_u64;
+                loop {
+                    let (next, batch): (u64, Vec<Vec<u8>>) =
+                        scan_cmd(cursor, pattern).query_async(&mut conn).await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            Self::Cluster(c) => {
+                let (_, mut conn) = c.get();
+                let slots = conn
+                    .route_command(
+                        redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+                    )
+                    .await?;
+                for (host, port) in masters(&slots)? {
+                    let node =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    let mut cursor = 0_u64;
+                    loop {
+                        let reply = conn
+                            .route_command(scan_cmd(cursor, pattern), node.clone())
+                            .await?;
+                        let (next, batch): (u64, Vec<Vec<u8>>) = redis::from_redis_value(reply)?;
+                        keys.extend(batch);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     pub(crate) fn mode(&self) -> &'static str {
         match self {
             Self::Single(_) => "standalone",
             Self::Cluster(_) => "cluster",
         }
     }
+}
+
+fn scan_cmd(cursor: u64, pattern: &str) -> Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .arg("TYPE")
+        .arg("hash")
+        .clone()
+}
+
+/// The master of every slot range in a `CLUSTER SLOTS` reply, deduplicated:
+/// each range is `[start, end, [host, port, id, ...], replicas...]`.
+fn masters(slots: &Value) -> RedisResult<Vec<(String, u16)>> {
+    let malformed = || RedisError::from((ErrorKind::Parse, "unexpected CLUSTER SLOTS reply"));
+    let Value::Array(ranges) = slots else {
+        return Err(malformed());
+    };
+    let mut out: Vec<(String, u16)> = Vec::new();
+    for range in ranges {
+        let Value::Array(parts) = range else {
+            return Err(malformed());
+        };
+        let Some(Value::Array(master)) = parts.get(2) else {
+            return Err(malformed());
+        };
+        let host: String = master
+            .first()
+            .map(redis::from_redis_value_ref)
+            .ok_or_else(malformed)??;
+        let port: u16 = master
+            .get(1)
+            .map(redis::from_redis_value_ref)
+            .ok_or_else(malformed)??;
+        if !out.iter().any(|(h, p)| *h == host && *p == port) {
+            out.push((host, port));
+        }
+    }
+    Ok(out)
 }

@@ -49,6 +49,7 @@
 //! | `create` | one script: fail if the key exists, else `HSET` all fields and meta, `PEXPIREAT` |
 //! | `update`, `touch` | one script: fail if the record is gone (never resurrects a deleted session), else `HDEL`/`HSET` the changed fields, rewrite meta, `PEXPIREAT` |
 //! | `delete` | `DEL` |
+//! | `delete_by_field` (end a user's sessions) | `SCAN MATCH prefix* TYPE hash` (on every master of a cluster), then one check-and-delete script per key found: a keyspace pass, for rare events |
 //!
 //! Scripts run by hash (`EVALSHA`); only when a server does not know a script
 //! yet (first use, or after it restarted) is it sent once more with `EVAL`.

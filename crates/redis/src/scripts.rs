@@ -38,6 +38,19 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// Delete the record if its field holds a value (for `delete_by_field`):
+/// checked and deleted atomically, so a concurrent update cannot slip between.
+///
+/// `ARGV`: meta field name, field name, the value's JSON text. Returns 1 if
+/// the record was deleted, else 0 (also for keys that are not our records).
+const DELETE_IF: &str = r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
+return redis.call('DEL', KEYS[1])
+";
+
+pub(crate) static DELETE_IF_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(DELETE_IF));
 pub(crate) static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
 pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
 
@@ -58,7 +71,7 @@ impl Script {
     /// Run the script on `key`: `EVALSHA` (one round trip); only if the server
     /// does not know the script yet (first call, or after a restart) a second
     /// round trip sends it with `EVAL`, which also caches it.
-    pub(crate) async fn run(&self, conn: &Conn, key: &str, args: &[String]) -> RedisResult<i64> {
+    pub(crate) async fn run(&self, conn: &Conn, key: &[u8], args: &[String]) -> RedisResult<i64> {
         let by_hash = build(Cmd::new().arg("EVALSHA").arg(&self.sha), key, args);
         match conn.query(&by_hash).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
@@ -70,7 +83,7 @@ impl Script {
     }
 }
 
-fn build(cmd: &mut Cmd, key: &str, args: &[String]) -> Cmd {
+fn build(cmd: &mut Cmd, key: &[u8], args: &[String]) -> Cmd {
     cmd.arg(1).arg(key).arg(args);
     cmd.clone()
 }

@@ -14,7 +14,7 @@ use session_plus_core::{unix_now, Error, RecordKey, Result};
 
 use crate::conn::{Conn, Healing};
 use crate::layout::{decode, encode_meta, encode_value, expire_at_ms, META_FIELD};
-use crate::scripts::{CREATE_SCRIPT, UPDATE_SCRIPT};
+use crate::scripts::{CREATE_SCRIPT, DELETE_IF_SCRIPT, UPDATE_SCRIPT};
 
 /// The label backend errors carry (the store does not know the cookie name;
 /// the core logs that next to the error).
@@ -312,7 +312,7 @@ impl SessionStore for RedisStore {
             args.extend([name.clone(), encode_value(value)]);
         }
         let created = CREATE_SCRIPT
-            .run(&self.conn, &key.store_key(), &args)
+            .run(&self.conn, key.store_key().as_bytes(), &args)
             .await
             .map_err(backend)?;
         Ok(created == 1)
@@ -333,10 +333,37 @@ impl SessionStore for RedisStore {
         }
         args.extend(changes.remove.iter().cloned());
         let updated = UPDATE_SCRIPT
-            .run(&self.conn, &key.store_key(), &args)
+            .run(&self.conn, key.store_key().as_bytes(), &args)
             .await
             .map_err(backend)?;
         Ok(updated == 1)
+    }
+
+    /// `SCAN` for `prefix*` (on every master of a cluster), then one atomic
+    /// check-and-delete script per key found. Costs a pass over the keyspace:
+    /// meant for rare events (a password change), not for every request.
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        let keys = self
+            .conn
+            .scan_match(&glob_prefix(prefix))
+            .await
+            .map_err(backend)?;
+        let args = [META_FIELD.to_owned(), field.to_owned(), encode_value(value)];
+        let mut deleted = 0;
+        for chunk in keys.chunks(32) {
+            let calls = chunk
+                .iter()
+                .map(|k| DELETE_IF_SCRIPT.run(&self.conn, k, &args));
+            for result in futures_util::future::join_all(calls).await {
+                deleted += u64::try_from(result.map_err(backend)?).unwrap_or(0);
+            }
+        }
+        Ok(deleted)
     }
 
     /// One `DEL`.
@@ -344,5 +371,30 @@ impl SessionStore for RedisStore {
         let cmd = redis::cmd("DEL").arg(key.store_key()).clone();
         self.conn.query::<i64>(&cmd).await.map_err(backend)?;
         Ok(())
+    }
+}
+
+/// A `SCAN MATCH` pattern for keys starting with `prefix` (glob characters
+/// in the prefix escaped).
+fn glob_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_prefix;
+
+    #[test]
+    fn glob_characters_in_prefixes_are_escaped() {
+        assert_eq!(glob_prefix("session"), "session*");
+        assert_eq!(glob_prefix("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
     }
 }
