@@ -1,7 +1,7 @@
 //! One `redis-server` process on a free loopback port.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
@@ -20,14 +20,23 @@ const POLL: Duration = Duration::from_millis(10);
 const PORT_ATTEMPTS: usize = 5;
 
 /// Runs redis-server in the background, prints its PID, and kills it with
-/// SIGKILL as soon as its standard input closes: when the handle drops, or
-/// when the test process dies without dropping it. The shell itself exits
-/// once the server has exited, which is how [`RedisServer`] notices a crash.
+/// SIGKILL as soon as a line arrives on its standard input (a stop) or that
+/// input closes (the test process died without dropping the handle, e.g. a
+/// `static` server: then the data directory is removed too). The shell itself
+/// exits once the server has exited, which is how [`RedisServer`] notices a
+/// crash.
 const WATCHDOG: &str = r#"exec 3<&0
 redis-server "$@" </dev/null >/dev/null 2>&1 &
 pid=$!
 echo "$pid"
-( read -r _ <&3; kill -9 "$pid" 2>/dev/null ) &
+(
+  if read -r _ <&3; then
+    kill -9 "$pid" 2>/dev/null
+  else
+    kill -9 "$pid" 2>/dev/null
+    [ -n "$SP_REDIS_DIR" ] && rm -rf "$SP_REDIS_DIR"
+  fi
+) &
 wait "$pid"
 "#;
 
@@ -233,6 +242,7 @@ impl RedisServer {
             .arg(WATCHDOG)
             .arg("sh")
             .args(&args)
+            .env("SP_REDIS_DIR", dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -295,7 +305,10 @@ impl Process {
     /// Make the watchdog SIGKILL the server, then reap the watchdog (it exits
     /// right after the server does, so the port is free afterwards).
     fn kill(mut self) {
-        drop(self.stdin.take());
+        if let Some(mut stdin) = self.stdin.take() {
+            // A line means "stop" (keep the directory for a restart).
+            let _ = stdin.write_all(b"stop\n");
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             match self.shell.try_wait() {
