@@ -16,8 +16,8 @@ use crate::conn::{Conn, Healing};
 use crate::layout::{decode, encode_meta, encode_value, expire_at_ms, META_FIELD};
 use crate::scripts::{CREATE_SCRIPT, DELETE_IF_SCRIPT, UPDATE_SCRIPT};
 
-/// The label backend errors carry (the store does not know the cookie name;
-/// the core logs that next to the error).
+/// The label backend errors carry when made outside the core (constructors);
+/// inside a request the core relabels them with the interface's cookie name.
 const LABEL: &str = "redis";
 
 /// Client-side limits of a connection made by [`RedisStore`]'s constructors.
