@@ -14,7 +14,13 @@ struct Reply {
     body: String,
 }
 
-async fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: &mut BTreeMap<String, String>, form: Option<&str>) -> Reply {
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    jar: &mut BTreeMap<String, String>,
+    form: Option<&str>,
+) -> Reply {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let body = form.unwrap_or("");
@@ -23,7 +29,10 @@ async fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: &mut
         req.push_str(&format!("Cookie: {}\r\n", cookie.join("; ")));
     }
     if form.is_some() {
-        req.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -33,7 +42,14 @@ async fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: &mut
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").expect("head");
     let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut set_cookies = Vec::new();
     for line in lines {
         if let Some((k, v)) = line.split_once(": ") {
@@ -48,7 +64,11 @@ async fn request(addr: std::net::SocketAddr, method: &str, path: &str, jar: &mut
             }
         }
     }
-    Reply { status, set_cookies, body: body.to_owned() }
+    Reply {
+        status,
+        set_cookies,
+        body: body.to_owned(),
+    }
 }
 
 fn csrf_from(html: &str) -> String {
@@ -59,8 +79,12 @@ fn csrf_from(html: &str) -> String {
 
 fn signed_fields(value: &str) -> Vec<String> {
     let payload = value.split('.').next().unwrap();
-    let json: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
     json["f"].as_object().unwrap().keys().cloned().collect()
 }
 
@@ -68,12 +92,18 @@ fn signed_fields(value: &str) -> Vec<String> {
 async fn demo_login_counter_logout_over_tcp() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let store = session_plus_demo::store(&session_plus_demo::Backend::Sqlite(db.to_string_lossy().into_owned())).await.unwrap();
+    let store = session_plus_demo::store(&session_plus_demo::Backend::Sqlite(
+        db.to_string_lossy().into_owned(),
+    ))
+    .await
+    .unwrap();
     let sqlite = store.clone();
-    let manager = Arc::new(session_plus_demo::manager(store, session_plus::Key::generate()).unwrap());
+    let manager =
+        Arc::new(session_plus_demo::manager(store, session_plus::Key::generate()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, session_plus_demo::app(manager)).await });
+    let server =
+        tokio::spawn(async move { axum::serve(listener, session_plus_demo::app(manager)).await });
 
     let mut jar = BTreeMap::new();
     let r = request(addr, "GET", "/", &mut jar, None).await;
@@ -82,37 +112,93 @@ async fn demo_login_counter_logout_over_tcp() {
     let token = csrf_from(&r.body);
 
     // CSRF is checked.
-    let r = request(addr, "POST", "/login", &mut jar.clone(), Some("csrf_token=wrong&name=ann")).await;
+    let r = request(
+        addr,
+        "POST",
+        "/login",
+        &mut jar.clone(),
+        Some("csrf_token=wrong&name=ann"),
+    )
+    .await;
     assert_eq!(r.status, 403);
 
-    let r = request(addr, "POST", "/login", &mut jar, Some(&format!("csrf_token={token}&name=ann"))).await;
+    let r = request(
+        addr,
+        "POST",
+        "/login",
+        &mut jar,
+        Some(&format!("csrf_token={token}&name=ann")),
+    )
+    .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let names: Vec<&str> = r.set_cookies.iter().map(|c| c.split('=').next().unwrap()).collect();
+    let names: Vec<&str> = r
+        .set_cookies
+        .iter()
+        .map(|c| c.split('=').next().unwrap())
+        .collect();
     assert_eq!(names, ["csrf", "session", "data"], "{:?}", r.set_cookies);
     assert_eq!(signed_fields(&jar["csrf"]), ["csrf_token"]);
     assert_eq!(signed_fields(&jar["data"]), ["flash"]);
-    let id = session_plus_core::SessionId::parse(&jar["session"]).expect("the session cookie holds only an id");
-    let rec = sqlite.load(&session_plus_core::RecordKey::new("session", id)).await.unwrap().unwrap();
-    assert_eq!(rec.fields.keys().collect::<Vec<_>>(), ["user_data", "user_id"]);
+    let id = session_plus_core::SessionId::parse(&jar["session"])
+        .expect("the session cookie holds only an id");
+    let rec = sqlite
+        .load(&session_plus_core::RecordKey::new("session", id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.fields.keys().collect::<Vec<_>>(),
+        ["user_data", "user_id"]
+    );
 
     // The next request sees the whole session, and which interface holds what.
     let r = request(addr, "GET", "/", &mut jar, None).await;
     assert!(r.body.contains("Logged in as <b>ann</b>"), "{}", r.body);
     assert!(r.body.contains("Welcome, ann!"));
-    assert!(r.body.contains("<td>user_id</td><td>session</td>"), "{}", r.body);
+    assert!(
+        r.body.contains("<td>user_id</td><td>session</td>"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("<td>csrf_token</td><td>csrf</td>"));
     let token = csrf_from(&r.body);
     for _ in 0..2 {
-        assert_eq!(request(addr, "POST", "/count", &mut jar, Some(&format!("csrf_token={token}"))).await.status, 303);
+        assert_eq!(
+            request(
+                addr,
+                "POST",
+                "/count",
+                &mut jar,
+                Some(&format!("csrf_token={token}"))
+            )
+            .await
+            .status,
+            303
+        );
     }
     let r = request(addr, "GET", "/", &mut jar, None).await;
     assert!(r.body.contains("<b id=\"counter\">2</b>"), "{}", r.body);
     assert!(r.body.contains("<td>counter</td><td>data</td>"));
 
     let before_logout = jar.clone();
-    let r = request(addr, "POST", "/logout", &mut jar, Some(&format!("csrf_token={token}"))).await;
+    let r = request(
+        addr,
+        "POST",
+        "/logout",
+        &mut jar,
+        Some(&format!("csrf_token={token}")),
+    )
+    .await;
     assert_eq!(r.status, 303);
-    assert_eq!(r.set_cookies.iter().filter(|c| c.contains("Max-Age=0")).count(), 3, "{:?}", r.set_cookies);
+    assert_eq!(
+        r.set_cookies
+            .iter()
+            .filter(|c| c.contains("Max-Age=0"))
+            .count(),
+        3,
+        "{:?}",
+        r.set_cookies
+    );
     assert!(jar.is_empty());
     // The old cookies no longer log anyone in.
     let r = request(addr, "GET", "/", &mut before_logout.clone(), None).await;
