@@ -89,15 +89,23 @@ fn signed_fields(value: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_login_counter_logout_over_tcp() {
+async fn demo_on_sqlite_over_tcp() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let store = session_plus_demo::store(&session_plus_demo::Backend::Sqlite(
-        db.to_string_lossy().into_owned(),
-    ))
-    .await
-    .unwrap();
-    let sqlite = store.clone();
+    let backend = session_plus_demo::Backend::Sqlite(db.to_string_lossy().into_owned());
+    login_counter_logout(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_on_redis_over_tcp() {
+    // What `SESSION_REDIS_URL=redis://... cargo run --example demo` selects.
+    let server = session_plus_testkit::RedisServer::start();
+    login_counter_logout(session_plus_demo::Backend::Redis(server.url())).await;
+}
+
+async fn login_counter_logout(backend: session_plus_demo::Backend) {
+    let store = session_plus_demo::store(&backend).await.unwrap();
+    let backend_store = store.clone();
     let manager =
         Arc::new(session_plus_demo::manager(store, session_plus::Key::generate()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -141,7 +149,7 @@ async fn demo_login_counter_logout_over_tcp() {
     assert_eq!(signed_fields(&jar["data"]), ["flash"]);
     let id = session_plus_core::SessionId::parse(&jar["session"])
         .expect("the session cookie holds only an id");
-    let rec = sqlite
+    let rec = backend_store
         .load(&session_plus_core::RecordKey::new("session", id))
         .await
         .unwrap()
