@@ -112,16 +112,12 @@ async fn loading_is_lazy_per_interface() {
     assert_eq!(store.calls().0, loads + 1);
 }
 
-#[tokio::test]
-async fn loads_needed_together_run_concurrently() {
-    // Two server-side interfaces whose loads each wait for the other: sequential
-    // loading would deadlock (and time out); concurrent loading completes.
-    let barrier = Arc::new(tokio::sync::Barrier::new(2));
-    let (a, b) = (FaultyStore::new(), FaultyStore::new());
-    let manager = SessionManager::builder()
+/// Interface `a` (server-side, owning `a_field`) and `b` (server-side, the rest).
+fn two_stores(a: &Arc<FaultyStore>, b: &Arc<FaultyStore>, a_field: &str) -> SessionManager {
+    SessionManager::builder()
         .interface(
             Interface::store("a", a.clone())
-                .fields(FieldRules::include(["x"]))
+                .fields(FieldRules::include([a_field]))
                 .timeout(Duration::from_secs(5)),
         )
         .interface(
@@ -130,8 +126,16 @@ async fn loads_needed_together_run_concurrently() {
                 .timeout(Duration::from_secs(5)),
         )
         .build()
-        .unwrap();
-    let app = app(manager);
+        .unwrap()
+}
+
+#[tokio::test]
+async fn loads_needed_together_run_concurrently() {
+    // Two server-side interfaces whose loads each wait for the other: sequential
+    // loading would deadlock (and time out); concurrent loading completes.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let (a, b) = (FaultyStore::new(), FaultyStore::new());
+    let app = app(two_stores(&a, &b, "x"));
     let mut jar = Jar::default();
     // Create both records (no cookies yet: no loads happen).
     send(&app, "POST", "/set/x/1", &mut jar).await;
@@ -780,20 +784,7 @@ async fn saves_of_different_interfaces_run_concurrently() {
     let (a, b) = (FaultyStore::new(), FaultyStore::new());
     a.write_barrier.set(barrier.clone()).unwrap();
     b.write_barrier.set(barrier).unwrap();
-    let manager = SessionManager::builder()
-        .interface(
-            Interface::store("a", a.clone())
-                .fields(FieldRules::include(["user_id"]))
-                .timeout(Duration::from_secs(5)),
-        )
-        .interface(
-            Interface::store("b", b.clone())
-                .fields(FieldRules::Auto)
-                .timeout(Duration::from_secs(5)),
-        )
-        .build()
-        .unwrap();
-    let app = app(manager);
+    let app = app(two_stores(&a, &b, "user_id"));
     let r = send(&app, "POST", "/seed-login", &mut Jar::default()).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!((a.inner.len(), b.inner.len()), (1, 1));

@@ -3,25 +3,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use session_plus::Key;
 use support::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const SECRET: &str = "this-is-the-secret-signing-key-0123456789";
 
@@ -60,7 +46,7 @@ async fn logs_and_debug_output_carry_no_ids_cookies_or_keys() {
     send(&app, "POST", "/login/9", &mut jar.clone()).await;
     send(&app, "POST", "/destroy", &mut jar.clone()).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("session backend call failed"),
         "the failures were logged:\n{text}"
