@@ -4,8 +4,8 @@
 # writes BENCHMARKS.md (between its markers), bench-chart.svg and
 # target/bench/results.json. Prints the tables at the end.
 #
-#   bench/run.sh                 # everything, about 4 minutes once built
-#   bench/run.sh --rounds 2      # best of two rounds (noisy machines)
+#   bench/run.sh                 # everything, best of 2 rounds: about 9 minutes once built
+#   bench/run.sh --rounds 1      # one round, about 4.5 minutes
 #   bench/run.sh --only baseline,sp-redis --duration 2
 #   bench/run.sh --help          # every option of the driver
 #

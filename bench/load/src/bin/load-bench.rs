@@ -17,7 +17,7 @@ const HELP: &str = "load-bench [options]   (run from the repository root)
   --warmup S          seconds of warm-up load before each measurement (default 1)
   --connections N     wrk connections (default 32)
   --threads N         wrk threads (default 1)
-  --rounds N          repeat the sequence N times, report the best (default 1)
+  --rounds N          repeat the sequence N times, report the best (default 2)
   --no-pin            do not pin servers to CPU 0 and wrk + Redis to CPU 1
   --server-bin PATH   load-server binary (default target/release/load-server)
   --venv DIR          Python venv with the Flask peer (default target/bench-venv)
@@ -47,7 +47,7 @@ fn parse_args() -> Result<Args, String> {
                 cpus: Some("1".to_owned()),
             },
             warmup_secs: 1,
-            rounds: 1,
+            rounds: 2,
             server_cpus: Some("0".to_owned()),
         },
         md: PathBuf::from("BENCHMARKS.md"),

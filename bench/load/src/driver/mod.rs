@@ -2,6 +2,7 @@
 //! commands and cookie bytes, and writes the report and the chart.
 
 pub mod chart;
+pub mod cpu;
 pub mod http;
 pub mod redis;
 pub mod report;

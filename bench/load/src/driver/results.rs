@@ -19,6 +19,9 @@ pub struct Measurement {
     pub wrk: WrkResult,
     /// Requests/s of every round, in order.
     pub rounds_rps: Vec<f64>,
+    /// Server CPU time (user + system, all threads and worker processes) per
+    /// request over the chosen round, in microseconds.
+    pub cpu_us_per_req: f64,
     /// Redis commands the server sent per request (round trips), from the
     /// commandstats delta over the chosen round.
     pub redis_client_per_req: f64,
@@ -64,6 +67,12 @@ impl Run {
             }
         }
         out
+    }
+
+    /// `kind`'s server CPU per request on `route` divided by the baseline's.
+    pub fn cpu_ratio(&self, kind: Kind, route: &str) -> Option<f64> {
+        let base = self.get(Kind::Baseline, route)?.cpu_us_per_req;
+        Some(self.get(kind, route)?.cpu_us_per_req / base)
     }
 
     /// `kind`'s requests/s on `route` divided by the baseline's.

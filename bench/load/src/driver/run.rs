@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use session_plus_testkit::{free_port, RedisServer};
 
-use crate::driver::http;
 use crate::driver::redis::{commandstats, delta, Monitor, Trace};
 use crate::driver::results::{Measurement, Run, ROUTES};
 use crate::driver::wrk::{self, WrkArgs, WrkResult};
+use crate::driver::{cpu, http};
 use crate::servers::Kind;
 
 /// How to run the benchmark.
@@ -106,6 +106,8 @@ impl Drop for Server {
 /// One round of one server on one route.
 struct Sample {
     wrk: WrkResult,
+    /// Server CPU seconds over the measured run.
+    cpu_secs: f64,
     commands: crate::driver::redis::CommandCounts,
 }
 
@@ -151,14 +153,20 @@ pub fn run(cfg: &Config) -> Result<Run, String> {
                     wrk::run(&warm, &target, &cookie)?;
                 }
                 let before = commandstats(&redis)?;
+                let cpu_before = cpu::seconds(server.child.id());
                 let result = wrk::run(&cfg.wrk, &target, &cookie)?;
+                let cpu_secs = cpu::seconds(server.child.id()) - cpu_before;
                 let after = commandstats(&redis)?;
                 eprintln!(
-                    "    {route:<7} {:>9.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs",
-                    result.rps, result.p50_us, result.p99_us
+                    "    {route:<7} {:>9.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  server CPU {:>6.1} µs/req",
+                    result.rps,
+                    result.p50_us,
+                    result.p99_us,
+                    cpu_secs * 1e6 / result.requests as f64
                 );
                 let sample = Sample {
                     wrk: result,
+                    cpu_secs,
                     commands: delta(&before, &after),
                 };
                 if round == 0 {
@@ -203,6 +211,7 @@ pub fn run(cfg: &Config) -> Result<Run, String> {
                 route,
                 wrk: best.wrk.clone(),
                 rounds_rps: rounds.iter().map(|s| s.wrk.rps).collect(),
+                cpu_us_per_req: best.cpu_secs * 1e6 / requests,
                 redis_client_per_req: client as f64 / requests,
                 redis_total_per_req: total as f64 / requests,
                 redis_breakdown: breakdown,

@@ -27,7 +27,8 @@ pub(super) fn serve(kind: Kind, port: u16, redis_url: Option<String>) -> Result<
     })
 }
 
-async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> {
+/// The axum app of `kind` (not the actix or Flask kinds).
+pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> {
     Ok(match kind {
         Kind::Baseline => Router::new()
             .route("/none", get(none))

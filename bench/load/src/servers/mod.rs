@@ -11,6 +11,8 @@
 mod actix;
 mod axum_apps;
 
+pub use axum_apps::app as axum_app;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,0 +1,99 @@
+//! `layer-cost [iterations] [redis-url]`: the CPU cost of the session layers
+//! alone, without sockets, HTTP parsing or the kernel: each axum app is
+//! called in a loop on a current-thread runtime (`tower::Service::call` on the
+//! Router) with the cookies its first `/write` set, and the time per request
+//! is printed next to the no-session baseline's.
+//!
+//! `LAYER_COST_ONLY=sp-cookie,ts-memory` and `LAYER_COST_ROUTES=/read` narrow
+//! the run. Deterministic enough to run under `valgrind --tool=callgrind` (a few
+//! thousand iterations) to see where instructions go. Used to explain the
+//! load benchmark's results; `bench/run.sh` does not run it.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, Request};
+use axum::Router;
+use session_plus_load::servers::{axum_app, Kind};
+use tower::{Service, ServiceExt};
+
+async fn call(app: &mut Router, path: &str, cookie: &str) -> (u16, Vec<String>) {
+    let mut req = Request::get(path);
+    if !cookie.is_empty() {
+        req = req.header(header::COOKIE, cookie);
+    }
+    let req = req.body(Body::empty()).expect("request");
+    let svc = ServiceExt::<Request<Body>>::ready(app)
+        .await
+        .expect("ready");
+    let res = svc.call(req).await.expect("infallible");
+    let cookies = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_owned)
+        .collect();
+    (res.status().as_u16(), cookies)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let iterations: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let redis_url = args.next();
+    let only: Option<Vec<Kind>> = std::env::var("LAYER_COST_ONLY").ok().map(|s| {
+        s.split(',')
+            .map(|k| k.parse().expect("LAYER_COST_ONLY: kind names"))
+            .collect()
+    });
+    let routes = std::env::var("LAYER_COST_ROUTES").ok();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        // Stays 0 when the baseline is filtered out.
+        let mut base = [0.0; 3];
+        println!("| server | route | ns/request | minus baseline |\n|---|---|--:|--:|");
+        for kind in [
+            Kind::Baseline,
+            Kind::SpCookie,
+            Kind::SpRedis,
+            Kind::SpSeed,
+            Kind::TsMemory,
+            Kind::TsRedis,
+        ] {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.contains(&kind) && kind != Kind::Baseline)
+            {
+                continue;
+            }
+            if kind.uses_redis() && redis_url.is_none() {
+                continue;
+            }
+            let mut app = axum_app(kind, redis_url.as_deref()).await.expect("app");
+            let (_, set) = call(&mut app, "/write", "").await;
+            let cookie = set.join("; ");
+            for (i, route) in ["/none", "/read", "/write"].into_iter().enumerate() {
+                if routes.as_ref().is_some_and(|r| !r.contains(route)) {
+                    continue;
+                }
+                for _ in 0..iterations / 10 {
+                    call(&mut app, route, &cookie).await;
+                }
+                let start = Instant::now();
+                for _ in 0..iterations {
+                    let (status, _) = call(&mut app, route, &cookie).await;
+                    assert_eq!(status, 200, "{kind} {route}");
+                }
+                let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+                if kind == Kind::Baseline {
+                    base[i] = ns;
+                }
+                println!("| {kind} | `{route}` | {ns:.0} | {:+.0} |", ns - base[i]);
+            }
+        }
+    });
+}
