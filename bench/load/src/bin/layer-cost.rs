@@ -5,7 +5,7 @@
 //! is printed next to the no-session baseline's.
 //!
 //! `LAYER_COST_ONLY=sp-cookie,ts-memory` and `LAYER_COST_ROUTES=/read` narrow
-//! the run. Deterministic enough to run under `valgrind --tool=callgrind` (a few
+//! the run; `LAYER_COST_BASELINE_COOKIE=...` sends the baseline a Cookie header. Deterministic enough to run under `valgrind --tool=callgrind` (a few
 //! thousand iterations) to see where instructions go. Used to explain the
 //! load benchmark's results; `bench/run.sh` does not run it.
 
@@ -64,18 +64,24 @@ fn main() {
             Kind::TsMemory,
             Kind::TsRedis,
         ] {
-            if only
-                .as_ref()
-                .is_some_and(|o| !o.contains(&kind) && kind != Kind::Baseline)
-            {
+            if only.as_ref().is_some_and(|o| !o.contains(&kind)) {
                 continue;
             }
             if kind.uses_redis() && redis_url.is_none() {
                 continue;
             }
-            let mut app = axum_app(kind, redis_url.as_deref()).await.expect("app");
+            // `with_state` turns every handler into a ready route once, as
+            // `axum::serve` does; without it axum rebuilds them per request.
+            let mut app: Router = axum_app(kind, redis_url.as_deref())
+                .await
+                .expect("app")
+                .with_state(());
             let (_, set) = call(&mut app, "/write", "").await;
-            let cookie = set.join("; ");
+            let mut cookie = set.join("; ");
+            if kind == Kind::Baseline {
+                // To price the Cookie header alone: the baseline sets none.
+                cookie = std::env::var("LAYER_COST_BASELINE_COOKIE").unwrap_or_default();
+            }
             for (i, route) in ["/none", "/read", "/write"].into_iter().enumerate() {
                 if routes.as_ref().is_some_and(|r| !r.contains(route)) {
                     continue;
