@@ -11,11 +11,18 @@ use super::Kind;
 
 /// Build the app for `kind` and serve it on one tokio worker thread.
 pub(super) fn serve(kind: Kind, port: u16, redis_url: Option<String>) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    // LOAD_SERVER_RUNTIME=current-thread: for experiments only (the report
+    // always uses the multi-thread runtime with one worker).
+    let rt = match std::env::var("LOAD_SERVER_RUNTIME").as_deref() {
+        Ok("current-thread") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| format!("tokio runtime: {e}"))?;
     rt.block_on(async move {
         let app = app(kind, redis_url.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
