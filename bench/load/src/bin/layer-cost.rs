@@ -5,7 +5,9 @@
 //! is printed next to the no-session baseline's.
 //!
 //! `LAYER_COST_ONLY=sp-cookie,ts-memory` and `LAYER_COST_ROUTES=/read` narrow
-//! the run; `LAYER_COST_BASELINE_COOKIE=...` sends the baseline a Cookie header. Deterministic enough to run under `valgrind --tool=callgrind` (a few
+//! the run; `LAYER_COST_BASELINE_COOKIE=...` sends the baseline a Cookie header;
+//! `LAYER_COST_OUTER=1` instead times sp-cookie `/none` with the layer wrapped
+//! around the whole Router. Deterministic enough to run under `valgrind --tool=callgrind` (a few
 //! thousand iterations) to see where instructions go. Used to explain the
 //! load benchmark's results; `bench/run.sh` does not run it.
 
@@ -13,9 +15,46 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, Request};
+use axum::routing::get;
 use axum::Router;
+use session_plus::{FieldRules, Interface, Key, SessionLayer, SessionManager};
 use session_plus_load::servers::{axum_app, Kind};
+use tower::Layer;
 use tower::{Service, ServiceExt};
+
+/// sp-cookie with `SessionLayer` wrapped around the whole `Router` (one
+/// service) instead of `Router::layer` (which wraps every route): prices
+/// axum's per-route wrapping.
+async fn outer_layer_cost(iterations: u32) {
+    let manager = SessionManager::builder()
+        .keys(Key::generate())
+        .interface(Interface::secure_cookie("data").fields(FieldRules::All))
+        .build()
+        .expect("config");
+    async fn none() -> &'static str {
+        "none"
+    }
+    let router: Router = Router::new().route("/none", get(none)).with_state(());
+    let mut svc = SessionLayer::new(std::sync::Arc::new(manager)).layer(router);
+    let cookie = std::env::var("LAYER_COST_BASELINE_COOKIE").unwrap_or_default();
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let mut req = Request::get("/none");
+        if !cookie.is_empty() {
+            req = req.header(header::COOKIE, cookie.as_str());
+        }
+        let req = req.body(Body::empty()).expect("request");
+        let res = ServiceExt::<Request<Body>>::ready(&mut svc)
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("infallible");
+        assert_eq!(res.status(), 200);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+    println!("| sp-cookie, layer around the Router | `/none` | {ns:.0} | |");
+}
 
 async fn call(app: &mut Router, path: &str, cookie: &str) -> (u16, Vec<String>) {
     let mut req = Request::get(path);
@@ -52,6 +91,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::var("LAYER_COST_OUTER").is_ok() {
+        rt.block_on(outer_layer_cost(iterations));
+        return;
+    }
     rt.block_on(async move {
         // Stays 0 when the baseline is filtered out.
         let mut base = [0.0; 3];
