@@ -82,8 +82,9 @@ impl Server {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's builtin `kill`: no procps needed on a minimal machine.
+        let _ = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &self.child.id().to_string()])
             .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
