@@ -66,8 +66,9 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
     })
 }
 
-/// HMAC-SHA256 signed JSON: `base64url(json) "." base64url(mac)`. Readable by the
-/// client (do not put secrets in it), tamper-proof.
+/// HMAC-SHA256 signed JSON: `base64url(json) "." base64url(HMAC(json))`.
+/// Readable by the client (do not put secrets in it), tamper-proof. Strict
+/// base64 (canonical trailing bits) means one cookie value per signed payload.
 ///
 /// ```
 /// use session_plus_core::cookie_format::{CookieFormat, SignedFormat};
@@ -102,9 +103,11 @@ impl SignedFormat {
 
 impl CookieFormat for SignedFormat {
     fn encode(&self, record: &Record) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(to_json(record));
-        let mac = self.keys.sign(payload.as_bytes());
-        let mut out = payload;
+        // The MAC covers the JSON bytes, not their base64 text: a quarter
+        // fewer bytes through SHA-256, the dominant cost of a cookie request.
+        let json = to_json(record);
+        let mac = self.keys.sign(&json);
+        let mut out = URL_SAFE_NO_PAD.encode(json);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(mac, &mut out);
         out
@@ -116,10 +119,11 @@ impl CookieFormat for SignedFormat {
         }
         let (payload, mac) = value.rsplit_once('.')?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        if !self.keys.verify(payload.as_bytes(), &mac) {
+        let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        if !self.keys.verify(&json, &mac) {
             return None;
         }
-        from_json(&URL_SAFE_NO_PAD.decode(payload).ok()?, now)
+        from_json(&json, now)
     }
 }
 

@@ -25,6 +25,10 @@ pub(crate) enum Kind {
 pub(crate) struct Resolved {
     pub(crate) config: Interface,
     pub(crate) kind: Kind,
+    /// The cookie name as a metric label. Leaked once per interface when the
+    /// manager is built (a few bytes, at start-up) so that labelling a
+    /// backend call allocates nothing.
+    pub(crate) label: &'static str,
 }
 
 impl Resolved {
@@ -252,6 +256,7 @@ impl SessionManagerBuilder {
                 },
             };
             resolved.push(Resolved {
+                label: Box::leak(iface.cookie_name.clone().into_boxed_str()),
                 config: iface,
                 kind,
             });

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures_util::future::join_all;
@@ -65,6 +65,8 @@ struct State {
 
 struct Shared {
     manager: Arc<SessionManager>,
+    /// The request's `Cookie` header values, joined.
+    cookies: String,
     touched: AtomicBool,
     state: tokio::sync::Mutex<State>,
 }
@@ -149,37 +151,28 @@ enum Loaded {
 
 impl Session {
     /// A session for a request that carried these `Cookie` header values.
-    /// Only cookies named like a configured interface are kept (the first of
-    /// each name); nothing is verified or loaded yet.
+    /// Only cookies named like a configured interface count (the first of each
+    /// name); nothing is parsed, verified or loaded until the session is used.
     pub fn new<'a>(
         manager: Arc<SessionManager>,
         cookie_headers: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        let mut slots: Vec<Slot> = manager.interfaces.iter().map(|_| Slot::default()).collect();
+        // Only copied here; parsed on first use, so a request that never
+        // touches the session pays one copy and nothing else.
+        let mut cookies = String::new();
         for header in cookie_headers {
-            for pair in header.split(';') {
-                let Some((name, value)) = pair.split_once('=') else {
-                    continue;
-                };
-                let Some(i) = manager.index_of(name.trim()) else {
-                    continue;
-                };
-                if slots[i].raw.is_none() {
-                    let v = value.trim();
-                    let v = v
-                        .strip_prefix('"')
-                        .and_then(|v| v.strip_suffix('"'))
-                        .unwrap_or(v);
-                    slots[i].raw = Some(v.to_owned());
-                }
+            if !cookies.is_empty() {
+                cookies.push(';');
             }
+            cookies.push_str(header);
         }
         Self {
             inner: Arc::new(Shared {
                 manager,
+                cookies,
                 touched: AtomicBool::new(false),
                 state: tokio::sync::Mutex::new(State {
-                    slots,
+                    slots: Vec::new(),
                     binding: None,
                     cycle: false,
                     finished: false,
@@ -188,15 +181,41 @@ impl Session {
         }
     }
 
+    /// One slot per interface, holding the first cookie of its name.
+    fn parse_cookies(&self) -> Vec<Slot> {
+        let manager = self.manager();
+        let mut slots: Vec<Slot> = manager.interfaces.iter().map(|_| Slot::default()).collect();
+        for pair in self.inner.cookies.split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let Some(i) = manager.index_of(name.trim()) else {
+                continue;
+            };
+            if slots[i].raw.is_none() {
+                let v = value.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                slots[i].raw = Some(v.to_owned());
+            }
+        }
+        slots
+    }
+
     fn manager(&self) -> &SessionManager {
         &self.inner.manager
     }
 
     async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>> {
         self.inner.touched.store(true, Ordering::Relaxed);
-        let st = self.inner.state.lock().await;
+        let mut st = self.inner.state.lock().await;
         if st.finished {
             return Err(Error::unavailable("(session already saved)"));
+        }
+        if st.slots.is_empty() {
+            st.slots = self.parse_cookies();
         }
         Ok(st)
     }
@@ -408,10 +427,11 @@ impl Session {
         let mut first_err = None;
         if !pending.is_empty() {
             let now = unix_now();
-            let loads = pending
-                .iter()
-                .map(|&i| load_one(&manager.interfaces[i], st.slots[i].raw.as_deref(), now));
-            let results = join_all(loads).await;
+            let load = |i: usize| load_one(&manager.interfaces[i], st.slots[i].raw.as_deref(), now);
+            let results = match pending[..] {
+                [only] => vec![load(only).await],
+                _ => join_all(pending.iter().map(|&i| load(i))).await,
+            };
             for (&i, result) in pending.iter().zip(results) {
                 let name = manager.interfaces[i].name();
                 let slot = &mut st.slots[i];
@@ -475,15 +495,31 @@ impl Session {
             return out;
         }
         st.finished = true;
-        let binding = st.binding.clone().unwrap_or_else(|| random_token(16));
         let now = unix_now();
         let cycle = st.cycle;
-        let saves = st
+        // Interfaces the handler never reached have nothing to save.
+        let fresh_binding = OnceLock::new();
+        let binding = Binding {
+            known: st.binding.as_deref(),
+            fresh: &fresh_binding,
+        };
+        let saves: Vec<_> = st
             .slots
             .iter()
             .zip(&self.manager().interfaces)
-            .map(|(slot, r)| save_one(r, slot, &binding, cycle, now));
-        for result in join_all(saves).await {
+            .filter(|(slot, _)| slot.load != Load::Pending)
+            .map(|(slot, r)| save_one(r, slot, binding, cycle, now))
+            .collect();
+        let results = if saves.len() == 1 {
+            let mut one = Vec::with_capacity(1);
+            for save in saves {
+                one.push(save.await);
+            }
+            one
+        } else {
+            join_all(saves).await
+        };
+        for result in results {
             match result {
                 Ok(Some(c)) => out.cookies.push(c),
                 Ok(None) => {}
@@ -570,7 +606,7 @@ async fn timed<T>(
         Ok(res) => res.map_err(|e| e.in_interface(name)),
         Err(_) => Err(Error::timeout(name, r.config.timeout)),
     };
-    let labels = [("interface", name.to_owned()), ("op", op.to_owned())];
+    let labels = [("interface", r.label), ("op", op)];
     metrics::histogram!("session_plus_backend_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
     if let Err(e) = &res {
@@ -622,10 +658,27 @@ async fn load_one(r: &Resolved, raw: Option<&str>, now: i64) -> Loaded {
     }
 }
 
+/// The session's binding value for records written now: the one loaded, or
+/// a fresh one made on first need (shared by every interface of the request).
+#[derive(Clone, Copy)]
+struct Binding<'a> {
+    known: Option<&'a str>,
+    fresh: &'a OnceLock<String>,
+}
+
+impl Binding<'_> {
+    fn value(self) -> String {
+        match self.known {
+            Some(b) => b.to_owned(),
+            None => self.fresh.get_or_init(|| random_token(16)).clone(),
+        }
+    }
+}
+
 async fn save_one(
     r: &Resolved,
     slot: &Slot,
-    binding: &str,
+    binding: Binding<'_>,
     cycle: bool,
     now: i64,
 ) -> Result<Option<SetCookie>> {
@@ -641,18 +694,23 @@ async fn save_one(
         .or(old_permanent)
         .unwrap_or(r.config.permanent);
     let permanence_changed = old_permanent.map_or(slot.permanent.is_some(), |p| p != permanent);
-    let meta = RecordMeta {
-        permanent,
-        created: slot.meta.as_ref().map_or(now, |m| m.created),
-        accessed: now,
-        expires: now.saturating_add(r.ttl_secs(permanent)),
-        binding: binding.to_owned(),
-    };
     let refresh_interval = i64::try_from(r.config.refresh_interval.as_secs()).unwrap_or(i64::MAX);
     let refresh_due = slot
         .meta
         .as_ref()
         .is_some_and(|m| now - m.accessed >= refresh_interval);
+    // The common read-only case: a live record or cookie, nothing to write.
+    let unchanged = !slot.dirty() && !permanence_changed && !cycle && !refresh_due;
+    if unchanged && slot.meta.is_some() && !slot.fields.is_empty() && slot.delete_ids.is_empty() {
+        return Ok(None);
+    }
+    let meta = RecordMeta {
+        permanent,
+        created: slot.meta.as_ref().map_or(now, |m| m.created),
+        accessed: now,
+        expires: now.saturating_add(r.ttl_secs(permanent)),
+        binding: binding.value(),
+    };
     let cookie_max_age = r.cookie_max_age(permanent);
     let removal = || slot.raw.is_some().then(|| SetCookie::removal(&r.config));
 

@@ -3,32 +3,78 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use http::Response;
+use pin_project_lite::pin_project;
 
-/// Resolves to the handler's response with the session saved onto it.
-pub struct ResponseFuture<B, E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>,
+use crate::Session;
+
+type Saving<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+pin_project! {
+    /// Resolves to the handler's response with the session saved onto it. A
+    /// request whose handler never used the session takes no allocation here.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        state: State<F, B, E>,
+    }
 }
 
-impl<B, E> ResponseFuture<B, E> {
-    pub(crate) fn new(fut: impl Future<Output = Result<Response<B>, E>> + Send + 'static) -> Self {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B, E> {
+        Handler { #[pin] fut: F, session: Option<Session> },
+        Saving { fut: Saving<B, E> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    pub(crate) fn new(fut: F, session: Session) -> Self {
         Self {
-            inner: Box::pin(fut),
+            state: State::Handler {
+                fut,
+                session: Some(session),
+            },
         }
     }
 }
 
-impl<B, E> Future for ResponseFuture<B, E> {
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default + Send + 'static,
+    E: Send + 'static,
+{
     type Output = Result<Response<B>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Handler { fut, session } => {
+                    let res = ready!(fut.poll(cx));
+                    let session = match (res, session.take()) {
+                        (Ok(res), Some(session)) if session.was_accessed() => (res, session),
+                        (res, _) => return Poll::Ready(res),
+                    };
+                    let saving: Saving<B, E> = Box::pin(async move {
+                        let (mut res, session) = session;
+                        let finish = session.finish().await;
+                        crate::service::apply(&mut res, finish);
+                        Ok(res)
+                    });
+                    self.as_mut()
+                        .project()
+                        .state
+                        .set(State::Saving { fut: saving });
+                }
+                StateProj::Saving { fut } => return fut.as_mut().poll(cx),
+            }
+        }
     }
 }
 
-impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
     }

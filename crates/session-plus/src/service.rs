@@ -27,13 +27,13 @@ impl<S> SessionService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -53,20 +53,13 @@ where
         // The clone that was made ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(async move {
-            let mut res = inner.call(req).await?;
-            if session.was_accessed() {
-                let finish = session.finish().await;
-                apply(&mut res, finish);
-            }
-            Ok(res)
-        })
+        ResponseFuture::new(inner.call(req), session)
     }
 }
 
 /// Put the save's outcome on the response: cookies, caching headers, or an
 /// error status that leaks nothing.
-fn apply<B: Default>(res: &mut Response<B>, finish: Finish) {
+pub(crate) fn apply<B: Default>(res: &mut Response<B>, finish: Finish) {
     if let Some(err) = &finish.error {
         let status = if err.is_service_unavailable() {
             StatusCode::SERVICE_UNAVAILABLE
