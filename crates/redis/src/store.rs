@@ -285,7 +285,8 @@ impl SessionStore for RedisStore {
 
     /// One `HGETALL`.
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
-        let cmd = redis::cmd("HGETALL").arg(key.store_key()).clone();
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(key.store_key());
         match self.conn.query::<HashMap<Vec<u8>, Vec<u8>>>(&cmd).await {
             Ok(hash) => Ok(decode(hash, unix_now())),
             // Something else lives under the key (e.g. a string record written
