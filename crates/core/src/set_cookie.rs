@@ -105,7 +105,7 @@ pub fn http_date(unix: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
         WD[days.rem_euclid(7) as usize],
         d,
         MO[(m - 1) as usize],

@@ -273,7 +273,6 @@ pub struct HttpDate {
 const MIN_UNIX: i64 = -62_135_596_800;
 const MAX_UNIX: i64 = 253_402_300_799;
 
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -331,19 +330,7 @@ impl HttpDate {
         if !(MIN_UNIX..=MAX_UNIX).contains(&self.unix) {
             return None;
         }
-        let days = self.unix.div_euclid(86_400);
-        let secs = self.unix.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        Some(format!(
-            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-            WEEKDAYS[days.rem_euclid(7) as usize],
-            d,
-            MONTHS[(m - 1) as usize],
-            y,
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        ))
+        Some(session_plus_core::http_date(self.unix))
     }
 
     /// RFC 3339 text in UTC, e.g. `2024-01-02T03:04:05Z` (the form [`Untagged`] gives).
