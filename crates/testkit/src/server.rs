@@ -162,6 +162,29 @@ impl RedisServer {
             .collect())
     }
 
+    /// Calls per command (lower-case name) from `INFO commandstats`, the
+    /// `info` command that reads them excluded.
+    ///
+    /// ```no_run
+    /// let server = session_plus_testkit::RedisServer::start();
+    /// assert!(server.commandstats().unwrap().get("get").is_none());
+    /// ```
+    pub fn commandstats(&self) -> io::Result<BTreeMap<String, u64>> {
+        Ok(self
+            .info("commandstats")?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = k.strip_prefix("cmdstat_")?.to_owned();
+                let calls = v
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("calls="))?
+                    .parse()
+                    .ok()?;
+                (name != "info").then_some((name, calls))
+            })
+            .collect())
+    }
+
     /// Kill the server (SIGKILL: a crash, not a clean shutdown) and wait until
     /// it is gone. Data survives only what the server's persistence settings
     /// had already written. Does nothing if it is not running.

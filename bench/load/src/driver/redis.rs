@@ -15,21 +15,11 @@ pub type CommandCounts = BTreeMap<String, u64>;
 
 /// Current `INFO commandstats` calls, without the driver's own commands.
 pub fn commandstats(server: &RedisServer) -> Result<CommandCounts, String> {
-    let info = server
-        .info("commandstats")
-        .map_err(|e| format!("INFO commandstats: {e}"))?;
-    Ok(info
+    Ok(server
+        .commandstats()
+        .map_err(|e| format!("INFO commandstats: {e}"))?
         .into_iter()
-        .filter_map(|(k, v)| {
-            let name = k.strip_prefix("cmdstat_")?.to_owned();
-            let calls = v
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("calls="))?
-                .parse()
-                .ok()?;
-            Some((name, calls))
-        })
-        .filter(|(name, _)| !matches!(name.as_str(), "info" | "monitor" | "flushall"))
+        .filter(|(name, _)| !matches!(name.as_str(), "monitor" | "flushall"))
         .collect())
 }
 

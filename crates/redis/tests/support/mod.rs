@@ -58,20 +58,7 @@ pub const SCRIPT_INTERNAL: &[&str] = &["hexists", "hset", "hdel", "pexpireat", "
 /// `command -> calls` from `INFO commandstats`, without `info` itself (the
 /// measurement's own command).
 pub fn commandstats(server: &RedisServer) -> BTreeMap<String, u64> {
-    server
-        .info("commandstats")
-        .expect("INFO commandstats")
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let name = k.strip_prefix("cmdstat_")?.to_owned();
-            let calls = v
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("calls="))?
-                .parse()
-                .ok()?;
-            (name != "info").then_some((name, calls))
-        })
-        .collect()
+    server.commandstats().expect("INFO commandstats")
 }
 
 /// What ran between two snapshots: (commands sent by clients, commands run
