@@ -4,10 +4,22 @@ use crate::config::Interface;
 
 /// One `Set-Cookie` the response must carry.
 ///
+/// Produced by [`Session::finish`](crate::Session::finish):
+///
 /// ```
-/// use session_plus_core::SetCookie;
-/// let c = SetCookie::removal_for_test("data");
-/// assert!(c.header_value().starts_with("data=; Path=/; Max-Age=0"));
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use session_plus_core::{Interface, Key, Session, SessionManager};
+///
+/// let m = Arc::new(SessionManager::builder().keys(Key::generate())
+///     .interface(Interface::secure_cookie("data")).build().unwrap());
+/// let s = Session::new(m, std::iter::empty());
+/// s.insert("theme", "dark").await.unwrap();
+/// let cookie = &s.finish().await.cookies[0];
+/// assert_eq!(cookie.name(), "data");
+/// assert!(cookie.header_value().ends_with("; Path=/; HttpOnly; SameSite=Lax"));
+/// assert_eq!(format!("{cookie:?}"), "SetCookie(data=REDACTED)");
+/// # });
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SetCookie {
@@ -44,11 +56,6 @@ impl SetCookie {
             name: cfg.cookie_name.clone(),
             header: h,
         }
-    }
-
-    /// A removal cookie with default attributes (for examples and tests).
-    pub fn removal_for_test(name: &str) -> Self {
-        Self::removal(&Interface::secure_cookie(name))
     }
 
     /// The cookie's name.
