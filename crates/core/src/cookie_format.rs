@@ -85,8 +85,9 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
         accessed,
         expires: accessed.checked_add(lifetime)?,
         binding,
+        moved: false,
     };
-    let fresh = meta.expires > now && meta.accessed <= now + CLOCK_SKEW_SECS;
+    let fresh = meta.expires > now && meta.accessed <= now.saturating_add(CLOCK_SKEW_SECS);
     fresh.then_some(Record { fields: f, meta })
 }
 
@@ -100,10 +101,10 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
 /// use session_plus_core::{Key, KeyRing};
 ///
 /// let format = SignedFormat::new(&KeyRing::new(Key::generate()), "data");
-/// let record = Record {
-///     fields: [("n".to_owned(), serde_json::json!(1))].into(),
-///     meta: RecordMeta { permanent: false, created: 100, accessed: 100, expires: 200, binding: "x".into() },
-/// };
+/// let record = Record::new(
+///     [("n".to_owned(), serde_json::json!(1))].into(),
+///     RecordMeta::new(100, 200, "x"),
+/// );
 /// let value = format.encode(&record);
 /// assert_eq!(format.decode(&value, 150), Some(record.clone()));
 /// assert_eq!(format.decode(&value, 200), None); // expired

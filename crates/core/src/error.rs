@@ -21,6 +21,8 @@ enum Kind {
     CookieTooLarge,
     Unavailable,
     Ended,
+    Superseded,
+    Closed,
     Unsupported,
 }
 
@@ -186,6 +188,38 @@ impl Error {
         .with_interface(interface)
     }
 
+    /// This request carries a session id that a concurrent login moved to a new
+    /// id (see `cycle_id`): its writes are refused so they cannot be lost or
+    /// overwrite the new session. The client should retry with its new cookie.
+    ///
+    /// ```
+    /// let err = session_plus_core::Error::superseded("session");
+    /// assert!(err.is_superseded());
+    /// assert_eq!(err.status_code(), 409);
+    /// ```
+    pub fn superseded(interface: &str) -> Self {
+        Self::new(
+            Kind::Superseded,
+            "the session moved to a new id (login) while this request ran; the change was not applied",
+        )
+        .with_interface(interface)
+    }
+
+    /// The session was used after its request ended (after the response was
+    /// built, e.g. from a task spawned by the handler): a programming error.
+    ///
+    /// ```
+    /// let err = session_plus_core::Error::closed();
+    /// assert!(err.is_closed());
+    /// assert_eq!(err.status_code(), 500);
+    /// ```
+    pub fn closed() -> Self {
+        Self::new(
+            Kind::Closed,
+            "the session was used after its request ended (it is saved once, when the response is built)",
+        )
+    }
+
     /// Attribute a backend error to the interface whose call failed (stores
     /// do not know the cookie name they serve).
     pub(crate) fn in_interface(mut self, interface: &str) -> Self {
@@ -270,6 +304,43 @@ impl Error {
     /// The record vanished between load and save.
     pub fn is_ended(&self) -> bool {
         self.inner.kind == Kind::Ended
+    }
+
+    /// Writes refused because a concurrent login moved the session.
+    pub fn is_superseded(&self) -> bool {
+        self.inner.kind == Kind::Superseded
+    }
+    /// The session was used after its request ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.kind == Kind::Closed
+    }
+
+    /// The HTTP status a response carrying this error gets. This is the one
+    /// place where errors map to statuses; every adapter uses it.
+    ///
+    /// - 503: the storage side failed (backend error, timeout, an interface
+    ///   that could not be loaded in this request);
+    /// - 409: the session ended or moved (logout, login, expiry) while this
+    ///   request ran, so its change was not applied;
+    /// - 400: a field name or value the session refuses (unknown field,
+    ///   invalid name, value that does not (de)serialize);
+    /// - 500: everything else (configuration, oversized cookie, unsupported
+    ///   operation, use after the request ended: programming errors).
+    ///
+    /// ```
+    /// use session_plus_core::Error;
+    /// assert_eq!(Error::timeout("s", std::time::Duration::from_secs(1)).status_code(), 503);
+    /// assert_eq!(Error::ended("s").status_code(), 409);
+    /// assert_eq!(Error::unknown_field("x").status_code(), 400);
+    /// assert_eq!(Error::cookie_too_large("s", 5000).status_code(), 500);
+    /// ```
+    pub fn status_code(&self) -> u16 {
+        match self.inner.kind {
+            Kind::Backend | Kind::Timeout | Kind::Unavailable => 503,
+            Kind::Ended | Kind::Superseded => 409,
+            Kind::UnknownField | Kind::InvalidField | Kind::Serialization => 400,
+            Kind::Config | Kind::CookieTooLarge | Kind::Unsupported | Kind::Closed => 500,
+        }
     }
 
     /// Whether the failure is the storage side's (backend error, timeout or an

@@ -9,7 +9,9 @@
 //! - [`config`]: interfaces, field rules, documents ([`Interface`], [`FieldRules`],
 //!   [`ConfigDocument`]);
 //! - [`SessionManager`]: the validated configuration and routing;
-//! - [`Session`]: the per-request handle;
+//! - [`Session`]: the per-request handle handlers use;
+//! - [`SessionDriver`]: the adapter side of a request (load lazily, save after
+//!   the handler, one [`Outcome`] for the response);
 //! - [`store`]: the [`SessionStore`](store::SessionStore) trait for server-side backends;
 //! - [`cookie_format`]: how cookie interfaces encode their data;
 //! - [`MemoryStore`]: the in-process backend.
@@ -17,7 +19,7 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use session_plus_core::{FieldRules, Interface, Key, MemoryStore, Session, SessionManager};
+//! use session_plus_core::{FieldRules, Interface, Key, MemoryStore, SessionDriver, SessionManager};
 //!
 //! let manager = Arc::new(SessionManager::builder()
 //!     .keys(Key::generate())
@@ -26,10 +28,14 @@
 //!         .fields(FieldRules::include(["user_id", "user_data"])))
 //!     .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
 //!     .build()?);
-//! let session = Session::new(manager, std::iter::empty());
+//! // Per request, in the web-framework adapter:
+//! let driver = SessionDriver::new(manager, std::iter::empty::<&[u8]>());
+//! // In the handler:
+//! let session = driver.session();
 //! session.insert("user_id", 42).await?;
 //! session.insert("theme", "dark").await?;
-//! let done = session.finish().await;
+//! // After the handler, in the adapter:
+//! let done = driver.finish().await;
 //! let names: Vec<&str> = done.cookies.iter().map(|c| c.name()).collect();
 //! assert_eq!(names, ["session", "data"]);
 //! # Ok::<(), session_plus_core::Error>(())
@@ -41,6 +47,7 @@
 mod backends;
 pub mod config;
 pub mod cookie_format;
+mod driver;
 mod error;
 mod id;
 mod keys;
@@ -52,11 +59,12 @@ pub mod store;
 
 pub use backends::memory::MemoryStore;
 pub use config::{ConfigDocument, FieldRules, Interface, SameSite, StoreRegistry};
+pub use driver::{vary_covers_cookie, Outcome, SessionDriver};
 pub use error::{Error, Result};
 pub use id::{RecordKey, SessionId};
 pub use keys::{Key, KeyRing, MIN_KEY_LEN};
 pub use manager::{SessionManager, SessionManagerBuilder};
-pub use session::{Finish, Session};
+pub use session::Session;
 pub use set_cookie::{http_date, SetCookie};
 
 /// Seconds since the Unix epoch, now.

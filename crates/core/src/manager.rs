@@ -25,10 +25,9 @@ pub(crate) enum Kind {
 pub(crate) struct Resolved {
     pub(crate) config: Interface,
     pub(crate) kind: Kind,
-    /// The cookie name as a metric label. Leaked once per interface when the
-    /// manager is built (a few bytes, at start-up) so that labelling a
-    /// backend call allocates nothing.
-    pub(crate) label: &'static str,
+    /// The cookie name as a metric label, shared (cloning it allocates
+    /// nothing).
+    pub(crate) label: metrics::SharedString,
 }
 
 impl Resolved {
@@ -143,15 +142,15 @@ impl SessionManager {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use session_plus_core::{FieldRules, Interface, MemoryStore, Session, SessionManager};
+    /// use session_plus_core::{FieldRules, Interface, MemoryStore, SessionDriver, SessionManager};
     ///
     /// let m = Arc::new(SessionManager::builder()
     ///     .interface(Interface::store("session", Arc::new(MemoryStore::new())).fields(FieldRules::All))
     ///     .build().unwrap());
     /// for _ in 0..3 {
-    ///     let s = Session::new(m.clone(), std::iter::empty());
-    ///     s.insert("user_id", 7).await.unwrap();
-    ///     s.finish().await;
+    ///     let driver = SessionDriver::new(m.clone(), std::iter::empty::<&[u8]>());
+    ///     driver.session().insert("user_id", 7).await.unwrap();
+    ///     assert!(driver.finish().await.error.is_none());
     /// }
     /// assert_eq!(m.terminate_sessions("user_id", 7).await.unwrap(), 3);
     /// # });
@@ -256,7 +255,7 @@ impl SessionManagerBuilder {
                 },
             };
             resolved.push(Resolved {
-                label: Box::leak(iface.cookie_name.clone().into_boxed_str()),
+                label: metrics::SharedString::from_shared(Arc::from(iface.cookie_name.as_str())),
                 config: iface,
                 kind,
             });

@@ -4,18 +4,18 @@ use crate::config::Interface;
 
 /// One `Set-Cookie` the response must carry.
 ///
-/// Produced by [`Session::finish`](crate::Session::finish):
+/// Produced by [`SessionDriver::finish`](crate::SessionDriver::finish):
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use session_plus_core::{Interface, Key, Session, SessionManager};
+/// use session_plus_core::{Interface, Key, SessionDriver, SessionManager};
 ///
 /// let m = Arc::new(SessionManager::builder().keys(Key::generate())
 ///     .interface(Interface::secure_cookie("data")).build().unwrap());
-/// let s = Session::new(m, std::iter::empty());
-/// s.insert("theme", "dark").await.unwrap();
-/// let cookie = &s.finish().await.cookies[0];
+/// let driver = SessionDriver::new(m, std::iter::empty::<&[u8]>());
+/// driver.session().insert("theme", "dark").await.unwrap();
+/// let cookie = &driver.finish().await.cookies[0];
 /// assert_eq!(cookie.name(), "data");
 /// assert!(cookie.header_value().ends_with("; Path=/; HttpOnly; SameSite=Lax"));
 /// assert_eq!(format!("{cookie:?}"), "SetCookie(data=REDACTED)");
@@ -68,6 +68,11 @@ impl SetCookie {
         &self.header
     }
 
+    /// The `name=value` part (what a browser sends back in `Cookie`).
+    pub fn pair(&self) -> &str {
+        &self.header[..self.pair_len()]
+    }
+
     /// Bytes of `name=value` (what the browser limit of 4096 applies to).
     pub(crate) fn pair_len(&self) -> usize {
         self.header.find(';').unwrap_or(self.header.len())
@@ -85,7 +90,11 @@ fn attributes(h: &mut String, cfg: &Interface, max_age: Option<i64>, now: i64) {
         h.push_str("; Max-Age=");
         h.push_str(&age.to_string());
         h.push_str("; Expires=");
-        h.push_str(&http_date(if age == 0 { 0 } else { now + age }));
+        h.push_str(&http_date(if age == 0 {
+            0
+        } else {
+            now.saturating_add(age)
+        }));
     }
     if cfg.cookie_httponly {
         h.push_str("; HttpOnly");

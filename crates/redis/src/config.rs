@@ -27,7 +27,8 @@ use crate::{RedisOptions, RedisStore};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use session_plus_core::{ConfigDocument, Key, StoreRegistry};
 ///
-/// let registry = session_plus_redis::register(StoreRegistry::new());
+/// let mut registry = StoreRegistry::new();
+/// session_plus_redis::register(&mut registry);
 /// assert!(registry.knows("redis"));
 ///
 /// let doc = ConfigDocument::from_toml(r#"
@@ -39,9 +40,9 @@ use crate::{RedisOptions, RedisStore};
 /// assert!(err.is_config() && err.to_string().contains("url"));
 /// # });
 /// ```
-pub fn register(registry: StoreRegistry) -> StoreRegistry {
+pub fn register(registry: &mut StoreRegistry) {
     let factory: StoreFactory = Arc::new(|doc| Box::pin(build(doc)));
-    registry.register("redis", factory)
+    registry.register("redis", factory);
 }
 
 async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {

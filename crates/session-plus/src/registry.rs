@@ -17,11 +17,11 @@ pub fn default_registry() -> StoreRegistry {
     let mut registry = StoreRegistry::new();
     #[cfg(feature = "sqlite")]
     {
-        registry = registry.register("sqlite", std::sync::Arc::new(sqlite_factory));
+        registry.register("sqlite", std::sync::Arc::new(sqlite_factory));
     }
     #[cfg(feature = "redis")]
     {
-        registry = session_plus_redis::register(registry);
+        session_plus_redis::register(&mut registry);
     }
     registry
 }

@@ -89,6 +89,43 @@ impl InterfaceDocument {
         })
     }
 
+    /// The backend-specific settings of this interface (every key that is not
+    /// a common setting), deserialized as `T`. Give `T`
+    /// `#[serde(deny_unknown_fields)]` so a misspelled key is an error naming
+    /// the key and the interface.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use session_plus_core::ConfigDocument;
+    ///
+    /// #[derive(Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct MySettings { collection: String }
+    ///
+    /// let doc = ConfigDocument::from_toml(r#"
+    ///     [[interface]]
+    ///     cookie_name = "session"
+    ///     session_type = "mine"
+    ///     collection = "sessions"
+    /// "#).unwrap();
+    /// let settings: MySettings = doc.interfaces[0].backend_settings().unwrap();
+    /// assert_eq!(settings.collection, "sessions");
+    /// ```
+    pub fn backend_settings<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            Error::config(
+                self.name(),
+                "document",
+                format!("session_type `{}`: {e}", self.session_type),
+            )
+        })
+    }
+
     fn apply(&self, mut i: Interface) -> Interface {
         let secs = Duration::from_secs;
         i = i
@@ -146,7 +183,8 @@ pub type StoreFactory = Arc<dyn for<'a> Fn(&'a InterfaceDocument) -> StoreFuture
 /// use std::sync::Arc;
 /// use session_plus_core::{MemoryStore, StoreRegistry};
 ///
-/// let registry = StoreRegistry::new().register("my_store", Arc::new(|_doc| {
+/// let mut registry = StoreRegistry::new();
+/// registry.register("my_store", Arc::new(|_doc| {
 ///     Box::pin(async { Ok(Arc::new(MemoryStore::new()) as Arc<_>) })
 /// }));
 /// assert!(registry.knows("my_store") && registry.knows("memory"));
@@ -184,8 +222,9 @@ impl StoreRegistry {
         }
     }
 
-    /// Add (or replace) a backend under a `session_type` name.
-    pub fn register(mut self, session_type: &str, factory: StoreFactory) -> Self {
+    /// Add (or replace) a backend under a `session_type` name. Backend crates
+    /// offer a `register(&mut StoreRegistry)` function that calls this.
+    pub fn register(&mut self, session_type: &str, factory: StoreFactory) -> &mut Self {
         self.factories.insert(session_type.to_owned(), factory);
         self
     }
