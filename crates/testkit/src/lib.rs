@@ -5,6 +5,8 @@
 //!   [`restart`](RedisServer::restart), [`pause`](RedisServer::pause) and
 //!   [`resume`](RedisServer::resume) for fault tests.
 //! - [`RedisCluster`]: several masters joined into a Redis Cluster.
+//! - [`MemcachedServer`]: one `memcached` on a free loopback port (start
+//!   several for a pool); stop, restart, pause and resume as above.
 //! - [`free_port`]: a loopback port nobody listens on right now.
 //! - [`Reply`]: what [`RedisServer::command`] returns, for checks from tests
 //!   (`INFO commandstats`, `DEBUG SLEEP`, `KEYS`...).
@@ -28,10 +30,12 @@
 #![deny(missing_docs)]
 
 mod cluster;
+mod memcached;
 mod resp;
 mod server;
 
 pub use cluster::RedisCluster;
+pub use memcached::MemcachedServer;
 pub use resp::Reply;
 pub use server::RedisServer;
 
