@@ -12,7 +12,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use session_plus_core::cookie_format::{CookieFormat, EncryptedFormat, SignedFormat};
 use session_plus_core::store::{Fields, Record, RecordMeta};
-use session_plus_core::{unix_now, FieldRules, Interface, Key, KeyRing, Session, SessionManager};
+use session_plus_core::{
+    unix_now, FieldRules, Interface, Key, KeyRing, SessionDriver, SessionManager,
+};
 
 /// A record whose JSON fields take about 200 bytes.
 fn record_200_bytes() -> Record {
@@ -33,16 +35,10 @@ fn record_200_bytes() -> Record {
     ]
     .into();
     let now = unix_now();
-    let r = Record {
+    let r = Record::new(
         fields,
-        meta: RecordMeta {
-            permanent: false,
-            created: now,
-            accessed: now,
-            expires: now + 86_400,
-            binding: "AAAAAAAAAAAAAAAAAAAAAA".into(),
-        },
-    };
+        RecordMeta::new(now, now + 86_400, "AAAAAAAAAAAAAAAAAAAAAA"),
+    );
     let size = serde_json::to_vec(&r.fields).map(|v| v.len()).unwrap_or(0);
     assert!((180..=230).contains(&size), "fixture is {size} bytes");
     r
@@ -90,51 +86,43 @@ fn routing(c: &mut Criterion) {
     );
     // Cookies holding all 20 fields.
     let cookie_header = rt.block_on(async {
-        let s = Session::new(manager.clone(), std::iter::empty());
+        let d = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
+        let s = d.session();
         for (i, f) in fields.iter().enumerate() {
             s.insert(f, i).await.expect("insert");
         }
-        let done = s.finish().await;
-        done.cookies
-            .iter()
-            .map(|c| {
-                c.header_value()
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        d.finish().await.cookie_header()
     });
     c.bench_function("request/3 interfaces, read 20 fields", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
+                let d = SessionDriver::new(manager.clone(), [cookie_header.as_bytes()]);
+                let s = d.session();
                 for f in &fields {
                     black_box(s.get_value(f).await.expect("get"));
                 }
-                black_box(s.finish().await)
+                black_box(d.finish().await)
             })
         })
     });
     c.bench_function("request/3 interfaces, read 20 fields, write 1", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
+                let d = SessionDriver::new(manager.clone(), [cookie_header.as_bytes()]);
+                let s = d.session();
                 for f in &fields {
                     black_box(s.get_value(f).await.expect("get"));
                 }
                 s.insert("field_19", 1000).await.expect("insert");
-                black_box(s.finish().await)
+                black_box(d.finish().await)
             })
         })
     });
     c.bench_function("request/untouched session", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = Session::new(manager.clone(), [cookie_header.as_str()]);
-                black_box(s.finish().await)
+                let d = SessionDriver::new(manager.clone(), [cookie_header.as_bytes()]);
+                black_box(d.finish().await)
             })
         })
     });

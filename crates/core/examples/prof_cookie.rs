@@ -8,16 +8,10 @@ fn main() {
     let ring = KeyRing::new(Key::generate());
     let f = SignedFormat::new(&ring, "data");
     let now = unix_now();
-    let record = Record {
-        fields: [("counter".to_owned(), serde_json::json!(12345))].into(),
-        meta: RecordMeta {
-            permanent: false,
-            created: now,
-            accessed: now,
-            expires: now + 86400,
-            binding: "AAAAAAAAAAAAAAAAAAAAAA".into(),
-        },
-    };
+    let record = Record::new(
+        [("counter".to_owned(), serde_json::json!(12345))].into(),
+        RecordMeta::new(now, now + 86400, "AAAAAAAAAAAAAAAAAAAAAA"),
+    );
     let v = f.encode(&record);
     let n: usize = std::env::args()
         .nth(1)

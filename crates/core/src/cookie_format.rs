@@ -161,10 +161,10 @@ impl CookieFormat for SignedFormat {
 /// use session_plus_core::{Key, KeyRing};
 ///
 /// let format = EncryptedFormat::new(&KeyRing::new(Key::generate()), "data");
-/// let record = Record {
-///     fields: [("secret".to_owned(), serde_json::json!("hunter2"))].into(),
-///     meta: RecordMeta { permanent: true, created: 100, accessed: 100, expires: 200, binding: "x".into() },
-/// };
+/// let record = Record::new(
+///     [("secret".to_owned(), serde_json::json!("hunter2"))].into(),
+///     RecordMeta::new(100, 200, "x").with_permanent(true),
+/// );
 /// let value = format.encode(&record);
 /// assert!(!value.contains("hunter2"));
 /// assert_eq!(format.decode(&value, 150), Some(record));
@@ -328,16 +328,10 @@ mod tests {
     use serde_json::json;
 
     fn record() -> Record {
-        Record {
-            fields: [("user_id".to_owned(), json!(42))].into(),
-            meta: RecordMeta {
-                permanent: false,
-                created: 1000,
-                accessed: 1000,
-                expires: 2000,
-                binding: "bind".into(),
-            },
-        }
+        Record::new(
+            [("user_id".to_owned(), json!(42))].into(),
+            RecordMeta::new(1000, 2000, "bind"),
+        )
     }
 
     fn formats(ring: &KeyRing, name: &str) -> Vec<Box<dyn CookieFormat>> {

@@ -110,6 +110,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_include_list_in_code_owns_nothing() {
+        let empty: Vec<String> = Vec::new();
+        let r = router(&[FieldRules::include(empty), FieldRules::include(["a"])]);
+        assert_eq!(r.owners("a"), &[1]);
+        assert!(r.owners("b").is_empty());
+        // Only a document's `[]` means every field.
+        let doc: FieldRules = serde_json::from_str("[]").unwrap();
+        assert_eq!(doc, FieldRules::All);
+    }
+
+    #[test]
     fn overlaps_are_reported() {
         let rules = [FieldRules::include(["a"]), FieldRules::All];
         let refs: Vec<&FieldRules> = rules.iter().collect();

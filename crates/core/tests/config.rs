@@ -242,9 +242,9 @@ async fn document_settings_reach_the_interface() {
             .await
             .unwrap(),
     );
-    let s = session_plus_core::Session::new(m, std::iter::empty());
-    s.insert("secret", "hunter2").await.unwrap();
-    let done = s.finish().await;
+    let d = session_plus_core::SessionDriver::new(m, std::iter::empty::<&[u8]>());
+    d.session().insert("secret", "hunter2").await.unwrap();
+    let done = d.finish().await;
     let h = done.cookies[0].header_value();
     for attr in [
         "Secure",

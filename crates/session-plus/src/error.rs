@@ -4,10 +4,12 @@ use std::fmt;
 
 /// Wraps [`session_plus_core::Error`] so handlers can use `?` and return it.
 ///
-/// As a response it is a bare status with a generic body: 503 when the storage
-/// side failed (backend down, timeout, interface unavailable), 400 for a field
-/// that no interface owns or a bad field name or value, 500 otherwise. The
-/// details go to the log (without ids or secrets), never to the client.
+/// As a response it is a bare status with a generic body, the status from
+/// [`Error::status_code`](session_plus_core::Error::status_code): 503 when the
+/// storage side failed, 409 when the session ended or moved (logout, login)
+/// while the request ran, 400 for a field name or value the session refuses,
+/// 500 otherwise. The details go to the log (without ids or secrets), never to
+/// the client.
 ///
 /// ```
 /// use session_plus::SessionError;
@@ -22,19 +24,12 @@ impl SessionError {
         &self.0
     }
 
-    /// The HTTP status this error answers with.
+    /// The HTTP status this error answers with: the core's
+    /// [`Error::status_code`](session_plus_core::Error::status_code), the one
+    /// mapping every adapter shares.
     pub fn status(&self) -> http::StatusCode {
-        use http::StatusCode;
-        let e = &self.0;
-        if e.is_service_unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else if e.is_unknown_field() || e.is_invalid_field() || e.is_serialization() {
-            StatusCode::BAD_REQUEST
-        } else if e.is_ended() {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        http::StatusCode::from_u16(self.0.status_code())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 

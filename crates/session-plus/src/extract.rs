@@ -6,7 +6,8 @@ use std::ops::Deref;
 ///
 /// All methods come from [`session_plus_core::Session`] through `Deref`:
 /// `get`, `insert`, `remove`, `contains`, `keys`, `to_map`, `clear`,
-/// `set_permanent`, `is_permanent`, `cycle_id`, `destroy`.
+/// `set_permanent`, `is_permanent`, `cycle_id`, `destroy`. Saving is the
+/// layer's job: a handler cannot reach it.
 ///
 /// With the `axum` feature it is an extractor; without a [`SessionLayer`]
 /// in front of the handler the extraction fails with a 500 (a wiring bug).

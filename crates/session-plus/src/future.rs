@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::Session;
+use session_plus_core::SessionDriver;
 
 type Saving<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
 
@@ -24,17 +24,17 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B, E> {
-        Handler { #[pin] fut: F, session: Option<Session> },
+        Handler { #[pin] fut: F, driver: Option<SessionDriver> },
         Saving { fut: Saving<B, E> },
     }
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
-    pub(crate) fn new(fut: F, session: Session) -> Self {
+    pub(crate) fn new(fut: F, driver: SessionDriver) -> Self {
         Self {
             state: State::Handler {
                 fut,
-                session: Some(session),
+                driver: Some(driver),
             },
         }
     }
@@ -51,16 +51,15 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project().state.project() {
-                StateProj::Handler { fut, session } => {
+                StateProj::Handler { fut, driver } => {
                     let res = ready!(fut.poll(cx));
-                    let session = match (res, session.take()) {
-                        (Ok(res), Some(session)) if session.was_accessed() => (res, session),
+                    let (mut res, driver) = match (res, driver.take()) {
+                        (Ok(res), Some(driver)) if driver.was_accessed() => (res, driver),
                         (res, _) => return Poll::Ready(res),
                     };
                     let saving: Saving<B, E> = Box::pin(async move {
-                        let (mut res, session) = session;
-                        let finish = session.finish().await;
-                        crate::service::apply(&mut res, finish);
+                        let outcome = driver.finish().await;
+                        crate::service::apply(&mut res, outcome);
                         Ok(res)
                     });
                     self.as_mut()

@@ -20,7 +20,8 @@ pub use service::SessionService;
 
 pub use session_plus_core::{
     config, cookie_format, store, ConfigDocument, Error, FieldRules, Interface, Key, KeyRing,
-    MemoryStore, Result, SameSite, SessionManager, SessionManagerBuilder, StoreRegistry,
+    MemoryStore, Outcome, Result, SameSite, SessionDriver, SessionManager, SessionManagerBuilder,
+    StoreRegistry,
 };
 
 /// The embedded SQLite backend.

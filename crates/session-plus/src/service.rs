@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{Request, Response, StatusCode};
-use session_plus_core::{Finish, SessionManager};
+use session_plus_core::{vary_covers_cookie, Outcome, SessionDriver, SessionManager};
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
@@ -40,62 +40,50 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // Raw bytes: a foreign non-ASCII cookie is skipped pair by pair by the
+        // core, never the whole header.
         let cookies = req
             .headers()
             .get_all(COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok());
-        let session = Session(session_plus_core::Session::new(
-            self.manager.clone(),
-            cookies,
-        ));
-        req.extensions_mut().insert(session.clone());
+            .map(HeaderValue::as_bytes);
+        let driver = SessionDriver::new(self.manager.clone(), cookies);
+        req.extensions_mut().insert(Session(driver.session()));
         // The clone that was made ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(inner.call(req), session)
+        ResponseFuture::new(inner.call(req), driver)
     }
 }
 
-/// Put the save's outcome on the response: cookies, caching headers, or an
-/// error status that leaks nothing.
-pub(crate) fn apply<B: Default>(res: &mut Response<B>, finish: Finish) {
-    if let Some(err) = &finish.error {
-        let status = if err.is_service_unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else if err.is_ended() {
-            StatusCode::CONFLICT
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        };
-        tracing::error!(error = %err, %status, "session could not be saved; answering with an error");
+/// Translate the driver's outcome onto the response: nothing here decides a
+/// rule, the core's [`Outcome`] does.
+pub(crate) fn apply<B: Default>(res: &mut Response<B>, outcome: Outcome) {
+    if let Some(status) = outcome.status {
         *res = Response::new(B::default());
-        *res.status_mut() = status;
+        *res.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let headers = res.headers_mut();
-    if finish.accessed {
-        let has_cookie_vary = headers.get_all(VARY).iter().any(|v| {
-            v.to_str().is_ok_and(|s| {
-                s.split(',')
-                    .any(|p| p.trim().eq_ignore_ascii_case("cookie") || p.trim() == "*")
-            })
-        });
-        if !has_cookie_vary {
-            headers.append(VARY, HeaderValue::from_static("Cookie"));
-        }
+    if outcome.vary_cookie
+        && !headers
+            .get_all(VARY)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(vary_covers_cookie))
+    {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
-    if finish.cookies.is_empty() {
-        return;
-    }
-    for c in &finish.cookies {
-        match HeaderValue::from_str(c.header_value()) {
+    for c in outcome.set_cookie_headers() {
+        match HeaderValue::from_str(c) {
             Ok(v) => {
                 headers.append(SET_COOKIE, v);
             }
-            Err(_) => tracing::error!(cookie = c.name(), "cookie value is not a valid header"),
+            Err(_) => tracing::error!("session cookie value is not a valid header"),
         }
     }
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cc) = outcome.cache_control {
+        if !headers.contains_key(CACHE_CONTROL) {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(cc));
+        }
     }
 }

@@ -215,7 +215,7 @@ mod tests {
     use crate::SessionId;
 
     fn key() -> RecordKey {
-        RecordKey::new("t:".into(), SessionId::generate())
+        RecordKey::new("t:", SessionId::generate())
     }
 
     #[tokio::test]
@@ -233,8 +233,8 @@ mod tests {
         // Full of live sessions: a clear error, nothing evicted.
         let err = store.create(&key(), &live).await.unwrap_err();
         assert!(
-            err.is_backend() && err.to_string().contains("full"),
-            "{err}"
+            err.is_backend() && format!("{err:?}").contains("full"),
+            "{err:?}"
         );
         assert_eq!(store.len(), 3);
     }

@@ -43,18 +43,21 @@ pub enum FieldRules {
 }
 
 impl FieldRules {
-    /// Exactly the given fields.
+    /// Exactly the given fields. An empty list owns nothing (only a
+    /// configuration document's `[]` means "all fields", the seed's rule; in
+    /// code say [`FieldRules::All`]).
+    ///
+    /// ```
+    /// use session_plus_core::FieldRules;
+    /// assert_eq!(FieldRules::include(Vec::<String>::new()), FieldRules::Include(vec![]));
+    /// assert_ne!(FieldRules::include(Vec::<String>::new()), FieldRules::All);
+    /// ```
     pub fn include<I, S>(fields: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let v: Vec<String> = fields.into_iter().map(Into::into).collect();
-        if v.is_empty() {
-            Self::All
-        } else {
-            Self::Include(v)
-        }
+        Self::Include(fields.into_iter().map(Into::into).collect())
     }
 
     /// Every field but the given ones.
@@ -137,7 +140,12 @@ impl<'de> Deserialize<'de> for FieldRules {
                 while let Some(s) = seq.next_element::<String>()? {
                     v.push(s);
                 }
-                Ok(FieldRules::include(v))
+                // The seed's rule: in a document, `[]` means every field.
+                Ok(if v.is_empty() {
+                    FieldRules::All
+                } else {
+                    FieldRules::Include(v)
+                })
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
