@@ -250,6 +250,47 @@ impl Error {
         self.inner.kind == Kind::Unsupported
     }
 
+    /// Keep `source` as the cause of this error: it is shown by
+    /// [`Error::report`] and `{:#}`, and returned by
+    /// [`std::error::Error::source`]. For errors built at start-up (e.g. a
+    /// configuration error caused by an I/O error).
+    ///
+    /// ```
+    /// use session_plus_core::Error;
+    ///
+    /// let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    /// let err = Error::config("session", "url", "cannot open `/srv/s.db`").caused_by(io);
+    /// assert!(err.is_config());
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// assert!(format!("{err:#}").ends_with("permission denied"));
+    /// ```
+    pub fn caused_by(self, source: impl Into<BoxError>) -> Self {
+        self.with_source(source)
+    }
+
+    /// This error and its causes, one per line, for people: start-up
+    /// failures, logs. The plain `Display` stays one short line without the
+    /// causes; `{:#}` prints the chain on one line, separated by `: `.
+    ///
+    /// ```
+    /// use session_plus_core::Error;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+    /// let err = Error::backend("session", io);
+    /// assert_eq!(err.to_string(), "session interface `session`: backend call failed");
+    /// assert_eq!(
+    ///     err.report().to_string(),
+    ///     "session interface `session`: backend call failed\n  caused by: No such file or directory (os error 2)",
+    /// );
+    /// assert_eq!(
+    ///     format!("{err:#}"),
+    ///     "session interface `session`: backend call failed: No such file or directory (os error 2)",
+    /// );
+    /// ```
+    pub fn report(&self) -> impl fmt::Display + '_ {
+        Report(self)
+    }
+
     fn with_interface(mut self, interface: &str) -> Self {
         self.inner.interface = Some(interface.to_owned());
         self
@@ -372,12 +413,57 @@ fn printable(s: &str) -> String {
     out
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The one-line message, without causes.
+    fn headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.interface {
             Some(i) => write!(f, "session interface `{i}`: {}", self.inner.message),
             None => f.write_str(&self.inner.message),
         }
+    }
+
+    /// The causes' messages, outermost first, leaving out one already
+    /// contained in the message before it (errors that repeat their source).
+    fn causes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut previous = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !text.is_empty() && !previous.contains(&text) {
+                out.push(text.clone());
+            }
+            previous = text;
+            next = cause.source();
+        }
+        out
+    }
+}
+
+/// `{}`: one short line naming the interface (no causes). `{:#}`: the same
+/// line followed by every cause, separated by `: `.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.headline(f)?;
+        if f.alternate() {
+            for cause in self.causes() {
+                write!(f, ": {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An [`Error`] with its causes, one per line (see [`Error::report`]).
+struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.headline(f)?;
+        for cause in self.0.causes() {
+            write!(f, "\n  caused by: {cause}")?;
+        }
+        Ok(())
     }
 }
 
@@ -418,6 +504,24 @@ mod tests {
         let e = Error::backend("session", io);
         let src = std::error::Error::source(&e).expect("source");
         assert_eq!(src.to_string(), "boom");
+    }
+
+    #[test]
+    fn report_and_alternate_show_every_cause_once() {
+        let inner = Error::backend("sqlite", std::io::Error::other("disk I/O error"));
+        let outer = Error::config("session", "url", "cannot open `/srv/s.db`").caused_by(inner);
+        assert_eq!(
+            outer.to_string(),
+            "session interface `session`: setting `url`: cannot open `/srv/s.db`"
+        );
+        assert_eq!(
+            outer.report().to_string(),
+            "session interface `session`: setting `url`: cannot open `/srv/s.db`\n  caused by: session interface `sqlite`: backend call failed\n  caused by: disk I/O error"
+        );
+        // A cause already quoted in the message is not repeated.
+        let io = std::io::Error::other("refused");
+        let e = Error::config("s", "url", "cannot connect: refused").caused_by(io);
+        assert_eq!(format!("{e:#}"), e.to_string());
     }
 
     #[test]

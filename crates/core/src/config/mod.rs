@@ -5,7 +5,9 @@ mod document;
 mod fields;
 mod interface;
 
-pub use document::{ConfigDocument, InterfaceDocument, StoreFactory, StoreFuture, StoreRegistry};
-pub use fields::{check_field_name, FieldRules, MAX_FIELD_NAME, RESERVED_FIELDS};
+pub use document::{
+    ConfigDocument, InterfaceDocument, StoreFactory, StoreFuture, StoreRegistry, COMMON_SETTINGS,
+};
+pub use fields::{check_field_name, FieldRules, MAX_FIELD_NAME};
 pub(crate) use interface::BackendChoice;
 pub use interface::{Interface, SameSite};
