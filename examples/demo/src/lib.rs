@@ -1,268 +1,159 @@
 //! The session-plus demo app: the seed configuration (a `csrf` signed cookie,
-//! a server-side `session` for the login, an `auto` signed cookie for the rest)
-//! with a login form protected by a CSRF token, a logout, a counter, and a page
-//! showing which interface holds which field.
+//! a server-side `session` for the login, an `auto` encrypted cookie for the
+//! rest) behind a login form protected by a CSRF token, with a counter, a
+//! logout, and a page showing where each interface keeps its data and which
+//! interface holds which field.
+//!
+//! Settings come from the environment ([`config::Settings`]); the
+//! configuration is a document ([`config::DEFAULT_CONFIG`], or your own with
+//! `SESSION_CONFIG=path.toml`), built with [`session_plus::default_registry`].
+
+pub mod config;
+pub mod page;
+pub mod routes;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::Form;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use serde::Deserialize;
-use session_plus::store::SessionStore;
-use session_plus::{
-    FieldRules, Interface, Key, Session, SessionError, SessionLayer, SessionManager,
-};
-use subtle::ConstantTimeEq;
+use session_plus::SessionLayer;
 
-/// Where the demo keeps its server-side `session` interface.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// The embedded default: a SQLite file.
-    Sqlite(String),
-    /// Redis at this URL (set `SESSION_REDIS_URL`).
-    Redis(String),
-}
+use config::{places, Settings, Source, DEMO_FIELDS};
+use routes::Demo;
 
-/// The demo's settings, read from the environment by [`Settings::from_env`].
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Listen address (`DEMO_ADDR`, default `127.0.0.1:3000`).
-    pub addr: String,
-    /// Server-side backend (`SESSION_REDIS_URL`, else `SESSION_DB`, default `session-plus-demo.db`).
-    pub backend: Backend,
-    /// Signing key (`SESSION_SECRET`, at least 32 bytes; default: random per start).
-    pub key: Key,
-    /// Where the key came from, for the start-up banner (never the key itself).
-    pub key_source: &'static str,
-}
-
-impl Settings {
-    /// Read the settings from the environment.
-    pub fn from_env() -> Result<Self, String> {
-        let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-        let backend = match std::env::var("SESSION_REDIS_URL") {
-            Ok(url) if !url.is_empty() => Backend::Redis(url),
-            _ => Backend::Sqlite(
-                std::env::var("SESSION_DB").unwrap_or_else(|_| "session-plus-demo.db".into()),
-            ),
-        };
-        let (key, key_source) = match std::env::var("SESSION_SECRET") {
-            Ok(secret) => (
-                Key::from_bytes(secret.as_bytes()).map_err(|e| format!("SESSION_SECRET: {e}"))?,
-                "SESSION_SECRET",
-            ),
-            Err(_) => (
-                Key::generate(),
-                "random (set SESSION_SECRET to keep sessions across restarts)",
-            ),
-        };
-        Ok(Self {
-            addr,
-            backend,
-            key,
-            key_source,
-        })
-    }
-}
-
-/// The seed configuration with `store` as the server-side backend.
-pub fn manager(store: Arc<dyn SessionStore>, key: Key) -> session_plus::Result<SessionManager> {
-    SessionManager::builder()
-        .keys(key)
-        .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["csrf_token"])))
-        .interface(
-            Interface::store("session", store)
-                .fields(FieldRules::include(["user_id", "user_data"])),
+/// Build the session manager the settings describe; errors are ready to
+/// print (they name the variable or file, the interface, the setting, and
+/// every cause).
+pub async fn build(settings: &Settings) -> Result<Demo, String> {
+    let origin = match &settings.source {
+        Source::Builtin(server_side) => format!(
+            "{}={}",
+            server_side.chosen_by,
+            match server_side.chosen_by {
+                "SESSION_DB" => server_side
+                    .url
+                    .as_deref()
+                    .map_or("", |u| u.trim_start_matches("sqlite://"))
+                    .to_owned(),
+                _ => server_side
+                    .url
+                    .as_deref()
+                    .map_or_else(String::new, config::redact_url),
+            }
+        ),
+        Source::File(path) => format!("SESSION_CONFIG={path}"),
+    };
+    let doc = settings.document()?;
+    let manager = doc
+        .build(
+            settings.key.clone().into(),
+            &session_plus::default_registry(),
         )
-        .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
-        .build()
-}
-
-/// Connect the backend chosen by the settings.
-pub async fn store(backend: &Backend) -> session_plus::Result<Arc<dyn SessionStore>> {
-    Ok(match backend {
-        Backend::Sqlite(path) => {
-            let store = session_plus::sqlite::SqliteStore::open(path)?;
-            // Expired rows go every five minutes, while the store lives.
-            drop(store.spawn_sweeper(std::time::Duration::from_secs(300)));
-            Arc::new(store)
-        }
-        Backend::Redis(url) => Arc::new(session_plus::redis::RedisStore::from_url(url).await?),
+        .await
+        .map_err(|e| format!("{origin}: {}", e.report()))?;
+    if let Some(field) = DEMO_FIELDS.iter().find(|f| manager.owners_of(f).is_empty()) {
+        return Err(format!(
+            "{origin}: no interface owns the field `{field}`, which the demo uses \
+             (give it to an interface's session_fields, or use [] or \"auto\")"
+        ));
+    }
+    Ok(Demo {
+        manager: Arc::new(manager),
+        places: Arc::new(places(&doc)),
     })
 }
 
-/// Serve the demo with settings from the environment until Ctrl-C.
-pub async fn run_from_env() -> Result<(), Box<dyn std::error::Error>> {
+/// Serve the demo with settings from the environment until Ctrl-C. The error
+/// is a message for people.
+pub async fn run_from_env() -> Result<(), String> {
     let settings = Settings::from_env()?;
-    let store = store(&settings.backend).await?;
-    let manager = Arc::new(manager(store, settings.key.clone())?);
-    let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
-    println!("session-plus demo on http://{}", listener.local_addr()?);
-    match &settings.backend {
-        Backend::Sqlite(path) => println!("  server-side sessions: sqlite file {path}"),
-        Backend::Redis(_) => println!("  server-side sessions: redis (SESSION_REDIS_URL)"),
+    let demo = build(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.addr)
+        .await
+        .map_err(|e| format!("DEMO_ADDR={}: cannot listen: {e}", settings.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("session-plus demo on http://{addr}");
+    match &settings.source {
+        Source::Builtin(s) => println!(
+            "  configuration: built-in, server-side backend `{}` (chosen by {})",
+            s.session_type, s.chosen_by
+        ),
+        Source::File(path) => println!("  configuration: {path} (SESSION_CONFIG)"),
     }
-    println!("  signing key: {}", settings.key_source);
-    axum::serve(listener, app(manager))
+    for p in demo.places.iter() {
+        println!("  interface `{}`: {}, {}", p.interface, p.kind, p.location);
+    }
+    println!("  key: {}", settings.key_source);
+    println!("  log: RUST_LOG=session_plus=debug shows one line per backend call");
+    axum::serve(listener, app(demo))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await?;
-    Ok(())
+        .await
+        .map_err(|e| format!("serving failed: {e}"))
 }
 
 /// The demo's routes behind the session layer.
-pub fn app(manager: Arc<SessionManager>) -> Router {
+pub fn app(demo: Demo) -> Router {
     Router::new()
-        .route("/", get(index))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/count", post(count))
-        .layer(SessionLayer::new(manager.clone()))
-        .with_state(manager)
+        .route("/", get(routes::index))
+        .route("/login", post(routes::login))
+        .route("/logout", post(routes::logout))
+        .route("/count", post(routes::count))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(SessionLayer::new(demo.manager.clone()))
+        .layer(middleware::map_response(error_pages))
+        .layer(middleware::from_fn(log_request))
+        .with_state(demo)
 }
 
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).expect("OS randomness");
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-async fn csrf_token(session: &Session) -> Result<String, SessionError> {
-    if let Some(t) = session.get::<String>("csrf_token").await? {
-        return Ok(t);
+/// Every error response that is not a page yet (the session layer's bare
+/// statuses, axum's rejections, 404) becomes one, with a link back. Headers
+/// such as `Set-Cookie` are kept.
+async fn error_pages(response: Response) -> Response {
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_html {
+        return response;
     }
-    let t = new_token();
-    session.insert("csrf_token", &t).await?;
-    Ok(t)
+    let (title, explanation) = page::explain(status);
+    let (mut parts, _) = response.into_parts();
+    let styled = page::error_page(status, title, explanation);
+    let (styled_parts, body) = styled.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        styled_parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("text/html; charset=utf-8")),
+    );
+    Response::from_parts(parts, Body::new(body)).into_response()
 }
 
-async fn index(
-    axum::extract::State(manager): axum::extract::State<Arc<SessionManager>>,
-    session: Session,
-) -> Result<Html<String>, SessionError> {
-    let token = csrf_token(&session).await?;
-    let map = session.to_map().await?;
-    let user = map
-        .get("user_data")
-        .and_then(|d| d.get("name"))
-        .and_then(|n| n.as_str())
-        .map(escape);
-    let flash = match session.remove::<String>("flash").await? {
-        Some(f) => format!("<p><i>{}</i></p>", escape(&f)),
-        None => String::new(),
-    };
-    let counter = map
-        .get("counter")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0);
-    let rows: String = map
-        .iter()
-        .map(|(field, value)| {
-            let shown = if field == "csrf_token" {
-                "(hidden)".to_owned()
-            } else {
-                escape(&value.to_string())
-            };
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(field),
-                manager.owners_of(field).join(", "),
-                shown
-            )
-        })
-        .collect();
-    let login = match &user {
-        Some(name) => format!(
-            r#"<p>Logged in as <b>{name}</b>.</p>
-<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{token}"><button>Log out</button></form>"#
-        ),
-        None => format!(
-            r#"<form method="post" action="/login"><input type="hidden" name="csrf_token" value="{token}">
-<label>Name <input name="name" required></label> <button>Log in</button></form>"#
-        ),
-    };
-    Ok(Html(format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>session-plus demo</title></head><body>
-<h1>session-plus demo</h1>
-{flash}
-{login}
-<p>Counter: <b id="counter">{counter}</b></p>
-<form method="post" action="/count"><input type="hidden" name="csrf_token" value="{token}"><button>Count</button></form>
-<h2>Where each field lives</h2>
-<table border="1"><tr><th>field</th><th>interface</th><th>value</th></tr>{rows}</table>
-</body></html>"#
-    )))
-}
-
-/// A form carrying the CSRF token.
-#[derive(Debug, Deserialize)]
-pub struct TokenForm {
-    csrf_token: String,
-    #[serde(default)]
-    name: String,
-}
-
-/// Compare the posted token with the session's, in constant time.
-async fn check_csrf(session: &Session, form: &TokenForm) -> Result<bool, SessionError> {
-    let Some(expected) = session.get::<String>("csrf_token").await? else {
-        return Ok(false);
-    };
-    Ok(bool::from(
-        expected.as_bytes().ct_eq(form.csrf_token.as_bytes()),
-    ))
-}
-
-fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "CSRF token missing or wrong").into_response()
-}
-
-async fn login(session: Session, Form(form): Form<TokenForm>) -> Result<Response, SessionError> {
-    if !check_csrf(&session, &form).await? {
-        return Ok(forbidden());
-    }
-    let name = form.name.trim();
-    if name.is_empty() || name.len() > 64 {
-        return Ok((StatusCode::BAD_REQUEST, "name must be 1 to 64 characters").into_response());
-    }
-    // New ids at login (session fixation), and a new CSRF token.
-    session.cycle_id().await?;
-    session.insert("user_id", name.to_lowercase()).await?;
-    session
-        .insert("user_data", serde_json::json!({ "name": name }))
-        .await?;
-    session.insert("csrf_token", new_token()).await?;
-    // Lands in the `data` cookie ("auto"): every interface gets written at login.
-    session.insert("flash", format!("Welcome, {name}!")).await?;
-    Ok(Redirect::to("/").into_response())
-}
-
-async fn logout(session: Session, Form(form): Form<TokenForm>) -> Result<Response, SessionError> {
-    if !check_csrf(&session, &form).await? {
-        return Ok(forbidden());
-    }
-    session.destroy().await?;
-    Ok(Redirect::to("/").into_response())
-}
-
-async fn count(session: Session, Form(form): Form<TokenForm>) -> Result<Response, SessionError> {
-    if !check_csrf(&session, &form).await? {
-        return Ok(forbidden());
-    }
-    let n: u64 = session.get("counter").await?.unwrap_or(0);
-    session.insert("counter", n + 1).await?;
-    Ok(Redirect::to("/").into_response())
+/// One info line per request: method, path, status, latency (no cookies,
+/// no query strings).
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path = %path.chars().take(200).collect::<String>(),
+        status = response.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
 }

@@ -1,5 +1,7 @@
-//! `cargo run --example demo`: the seed's three-interface session behind a login
-//! form, on 127.0.0.1. Settings come from the environment (see the README).
+//! `cargo run -p session-plus-demo`: the seed's three-interface session behind
+//! a login form, on 127.0.0.1. Settings come from the environment (see the
+//! README); `RUST_LOG` filters the log (default `info,session_plus=debug`: one
+//! line per request and per backend call).
 
 #[tokio::main]
 async fn main() {
@@ -10,7 +12,7 @@ async fn main() {
         )
         .init();
     if let Err(e) = session_plus_demo::run_from_env().await {
-        eprintln!("demo: {e}");
+        eprintln!("demo: cannot start: {e}");
         std::process::exit(1);
     }
 }

@@ -1,11 +1,12 @@
 //! The demo over real TCP on 127.0.0.1, driven by a minimal HTTP/1.1 client:
-//! login sets three cookies each holding only its fields, the next request
-//! sees the whole session, CSRF is enforced, logout removes everything.
+//! login sets three cookies each holding only its fields (the `data` one
+//! unreadable), the next request sees the whole session and where each field
+//! lives, CSRF is enforced with a 403 page, logout removes everything.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use base64::Engine as _;
+use session_plus_demo::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Reply {
@@ -77,65 +78,99 @@ fn csrf_from(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
-fn signed_fields(value: &str) -> Vec<String> {
-    let payload = value.split('.').next().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    json["f"].as_object().unwrap().keys().cloned().collect()
+/// The JSON inside a signed cookie, if the cookie is readable.
+fn readable_json(value: &str) -> Option<serde_json::Value> {
+    let payload = value.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn settings(vars: &[(&str, String)]) -> Settings {
+    Settings::from_vars(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
+}
+
+async fn serve(settings: &Settings) -> (std::net::SocketAddr, session_plus_demo::routes::Demo) {
+    let demo = session_plus_demo::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("demo failed to start: {e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = session_plus_demo::app(demo.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, demo)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_sqlite_over_tcp() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let backend = session_plus_demo::Backend::Sqlite(db.to_string_lossy().into_owned());
-    login_counter_logout(backend).await;
+    let settings = settings(&[("SESSION_DB", db.to_string_lossy().into_owned())]);
+    let (addr, demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    let canonical = db.canonicalize().unwrap();
+    assert!(
+        r.body.contains(&format!(
+            "SQLite</span></td><td class=\"where\">file {}</td>",
+            canonical.display()
+        )),
+        "the page says where the SQLite file is: {}",
+        r.body
+    );
+    login_counter_logout(addr, &demo).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_redis_over_tcp() {
-    // What `SESSION_REDIS_URL=redis://... cargo run --example demo` selects.
+    // What `SESSION_REDIS_URL=redis://... cargo run -p session-plus-demo` selects.
     let server = session_plus_testkit::RedisServer::start();
-    login_counter_logout(session_plus_demo::Backend::Redis(server.url())).await;
+    let settings = settings(&[("SESSION_REDIS_URL", server.url())]);
+    let (addr, demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    assert!(
+        r.body.contains(&format!(
+            "Redis</span></td><td class=\"where\">{}</td>",
+            server.url()
+        )),
+        "the page says where Redis is: {}",
+        r.body
+    );
+    login_counter_logout(addr, &demo).await;
 }
 
-async fn login_counter_logout(backend: session_plus_demo::Backend) {
-    let store = session_plus_demo::store(&backend).await.unwrap();
-    let backend_store = store.clone();
-    let manager =
-        Arc::new(session_plus_demo::manager(store, session_plus::Key::generate()).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server =
-        tokio::spawn(async move { axum::serve(listener, session_plus_demo::app(manager)).await });
-
+async fn login_counter_logout(addr: std::net::SocketAddr, demo: &session_plus_demo::routes::Demo) {
     let mut jar = BTreeMap::new();
     let r = request(addr, "GET", "/", &mut jar, None).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Log in"));
     let token = csrf_from(&r.body);
 
-    // CSRF is checked.
-    let r = request(
-        addr,
-        "POST",
-        "/login",
-        &mut jar.clone(),
-        Some("csrf_token=wrong&name=ann"),
-    )
-    .await;
-    assert_eq!(r.status, 403);
+    // CSRF is checked: a wrong token, a missing one, and a body that is not a
+    // form all get the 403 page with a way back, and change nothing.
+    for body in ["csrf_token=wrong&name=ann", "name=ann", "{\"json\": true}"] {
+        let r = request(addr, "POST", "/login", &mut jar.clone(), Some(body)).await;
+        assert_eq!(r.status, 403, "{body}: {}", r.body);
+        assert!(
+            r.body.contains("CSRF token is missing or wrong"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains(r#"<a id="back" href="/">"#), "{}", r.body);
+        assert!(r.set_cookies.is_empty(), "{:?}", r.set_cookies);
+    }
 
     let r = request(
         addr,
         "POST",
         "/login",
         &mut jar,
-        Some(&format!("csrf_token={token}&name=ann")),
+        Some(&format!("csrf_token={token}&name=Ann")),
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -145,11 +180,21 @@ async fn login_counter_logout(backend: session_plus_demo::Backend) {
         .map(|c| c.split('=').next().unwrap())
         .collect();
     assert_eq!(names, ["csrf", "session", "data"], "{:?}", r.set_cookies);
-    assert_eq!(signed_fields(&jar["csrf"]), ["csrf_token"]);
-    assert_eq!(signed_fields(&jar["data"]), ["flash"]);
+    // The signed `csrf` cookie is readable (and holds only its field)...
+    let csrf = readable_json(&jar["csrf"]).expect("the signed cookie is readable");
+    assert_eq!(
+        csrf["f"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["csrf_token"]
+    );
+    // ... the encrypted `data` cookie is not, and does not show the flash text.
+    assert!(readable_json(&jar["data"]).is_none(), "{}", jar["data"]);
+    // The `session` cookie holds only an id; the login is in the store.
     let id = session_plus_core::SessionId::parse(&jar["session"])
         .expect("the session cookie holds only an id");
-    let rec = backend_store
+    let rec = demo
+        .manager
+        .store("session")
+        .unwrap()
         .load(&session_plus_core::RecordKey::new("session", id))
         .await
         .unwrap()
@@ -159,34 +204,57 @@ async fn login_counter_logout(backend: session_plus_demo::Backend) {
         ["user_data", "user_id"]
     );
 
-    // The next request sees the whole session, and which interface holds what.
+    // The next request sees the whole session, and where each field lives,
+    // with values as text.
     let r = request(addr, "GET", "/", &mut jar, None).await;
-    assert!(r.body.contains("Logged in as <b>ann</b>"), "{}", r.body);
-    assert!(r.body.contains("Welcome, ann!"));
     assert!(
-        r.body.contains("<td>user_id</td><td>session</td>"),
+        r.body.contains(r#"Logged in as <b id="user">Ann</b>"#),
         "{}",
         r.body
     );
-    assert!(r.body.contains("<td>csrf_token</td><td>csrf</td>"));
+    assert!(r.body.contains("Welcome, Ann!"));
+    assert!(
+        r.body.contains(
+            r#"<tr data-field="user_data"><td><code>user_data</code></td><td class="interface"><code>session</code></td>"#
+        ),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(r#"<td class="value">name: Ann</td>"#),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(r#"<td class="value">ann</td>"#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"<tr data-field="csrf_token"><td><code>csrf_token</code></td><td class="interface"><code>csrf</code></td>"#));
+    assert!(
+        !r.body.contains(&jar["csrf"]),
+        "the token itself is not shown"
+    );
     let token = csrf_from(&r.body);
     for _ in 0..2 {
-        assert_eq!(
-            request(
-                addr,
-                "POST",
-                "/count",
-                &mut jar,
-                Some(&format!("csrf_token={token}"))
-            )
-            .await
-            .status,
-            303
-        );
+        let r = request(
+            addr,
+            "POST",
+            "/count",
+            &mut jar,
+            Some(&format!("csrf_token={token}")),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
     }
     let r = request(addr, "GET", "/", &mut jar, None).await;
-    assert!(r.body.contains("<b id=\"counter\">2</b>"), "{}", r.body);
-    assert!(r.body.contains("<td>counter</td><td>data</td>"));
+    assert!(
+        r.body
+            .contains(r#"<span class="counter" id="counter">2</span>"#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(r#"<tr data-field="counter"><td><code>counter</code></td><td class="interface"><code>data</code></td><td><span class="badge k-encrypted">encrypted cookie</span></td><td class="value">2</td>"#), "{}", r.body);
 
     let before_logout = jar.clone();
     let r = request(
@@ -211,5 +279,28 @@ async fn login_counter_logout(backend: session_plus_demo::Backend) {
     // The old cookies no longer log anyone in.
     let r = request(addr, "GET", "/", &mut before_logout.clone(), None).await;
     assert!(r.body.contains("Log in"));
-    server.abort();
+}
+
+#[tokio::test]
+async fn error_pages_are_pages_with_a_way_back() {
+    let settings = settings(&[("SESSION_CONFIG", {
+        let path = std::env::temp_dir().join(format!("demo-memory-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[[interface]]\ncookie_name = \"session\"\nsession_type = \"memory\"\n",
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    })]);
+    let (addr, _demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/no/such/page", &mut BTreeMap::new(), None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("<h1>404 Not found</h1>"), "{}", r.body);
+    assert!(r.body.contains(r#"<a id="back" href="/">"#));
+    let r = request(addr, "GET", "/login", &mut BTreeMap::new(), None).await;
+    assert_eq!(r.status, 405);
+    assert!(r.body.contains(r#"<a id="back" href="/">"#), "{}", r.body);
+    // One interface owning every field: the page says where it lives.
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    assert!(r.body.contains("in this server process"), "{}", r.body);
 }
