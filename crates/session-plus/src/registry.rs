@@ -7,6 +7,8 @@ use session_plus_core::StoreRegistry;
 /// or `sqlite::memory:`, optional `readers`, `busy_timeout_ms`, `sweep_interval`
 /// in seconds), `redis` (feature `redis`).
 ///
+/// Also `memcache` (feature `memcache`; `servers = ["host:port", ...]`).
+///
 /// ```
 /// let registry = session_plus::default_registry();
 /// assert!(registry.knows("memory"));
@@ -23,6 +25,10 @@ pub fn default_registry() -> StoreRegistry {
     #[cfg(feature = "redis")]
     {
         session_plus_redis::register(&mut registry);
+    }
+    #[cfg(feature = "memcache")]
+    {
+        session_plus_memcache::register(&mut registry);
     }
     registry
 }
