@@ -4,12 +4,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use session_plus_core::store::{Capabilities, Changes, Record, RecordMeta, SessionStore};
+use session_plus_core::store::{Capabilities, Changes, MetaUpdate, Record, SessionStore};
 use session_plus_core::{RecordKey, Result};
 
 /// How many times each [`SessionStore`] operation was called (failed calls
 /// included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counts {
     /// Calls to [`SessionStore::load`].
     pub load: u64,
@@ -19,25 +20,39 @@ pub struct Counts {
     pub update: u64,
     /// Calls to [`SessionStore::touch`].
     pub touch: u64,
+    /// Calls to [`SessionStore::supersede`].
+    pub supersede: u64,
+    /// Calls to [`SessionStore::move_to`].
+    pub move_to: u64,
     /// Calls to [`SessionStore::delete`].
     pub delete: u64,
+    /// Calls to [`SessionStore::delete_by_field`].
+    pub delete_by_field: u64,
     /// Calls to [`SessionStore::delete_expired`].
     pub delete_expired: u64,
 }
 
 impl Counts {
-    /// Calls that may write: `create + update + touch + delete + delete_expired`.
+    /// Calls that may write: everything but `load`.
     pub fn writes(&self) -> u64 {
-        self.create + self.update + self.touch + self.delete + self.delete_expired
+        self.create
+            + self.update
+            + self.touch
+            + self.supersede
+            + self.move_to
+            + self.delete
+            + self.delete_by_field
+            + self.delete_expired
     }
 }
 
-/// Wraps a real store and counts calls per operation, forwarding every call
-/// (including `touch` and `delete_expired`, so the wrapped store's own
-/// implementations run, not the trait defaults).
+/// Wraps a real store and counts calls per operation, forwarding **every**
+/// method of the trait (the optional ones and those with default
+/// implementations included), so the wrapped store's own implementations run,
+/// never the trait defaults.
 ///
 /// Not a mock: the wrapped backend does all the work. Use it to prove that a
-/// request wrote nothing, or how many round trips an operation costs.
+/// request wrote nothing, or how many calls an operation costs.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -48,18 +63,29 @@ impl Counts {
 /// let store = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
 /// let key = fixtures::key(fixtures::PREFIX);
 /// assert!(store.load(&key).await.unwrap().is_none());
+/// // Optional operations reach the wrapped store (which implements them).
+/// assert_eq!(store.delete_expired().await.unwrap(), 0);
 /// assert_eq!(store.counts().load, 1);
-/// assert_eq!(store.counts().writes(), 0);
+/// assert_eq!(store.counts().delete_expired, 1);
+/// assert_eq!(store.capabilities(), MemoryStore::new().capabilities());
 /// # });
 /// ```
 pub struct CountingStore {
     inner: Arc<dyn SessionStore>,
-    load: AtomicU64,
-    create: AtomicU64,
-    update: AtomicU64,
-    touch: AtomicU64,
-    delete: AtomicU64,
-    delete_expired: AtomicU64,
+    counters: [AtomicU64; 9],
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Load,
+    Create,
+    Update,
+    Touch,
+    Supersede,
+    MoveTo,
+    Delete,
+    DeleteByField,
+    DeleteExpired,
 }
 
 impl fmt::Debug for CountingStore {
@@ -76,12 +102,7 @@ impl CountingStore {
     pub fn new(inner: Arc<dyn SessionStore>) -> Self {
         Self {
             inner,
-            load: AtomicU64::new(0),
-            create: AtomicU64::new(0),
-            update: AtomicU64::new(0),
-            touch: AtomicU64::new(0),
-            delete: AtomicU64::new(0),
-            delete_expired: AtomicU64::new(0),
+            counters: Default::default(),
         }
     }
 
@@ -92,20 +113,23 @@ impl CountingStore {
 
     /// A snapshot of the counters.
     pub fn counts(&self) -> Counts {
-        let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        let get = |op: Op| self.counters[op as usize].load(Ordering::SeqCst);
         Counts {
-            load: get(&self.load),
-            create: get(&self.create),
-            update: get(&self.update),
-            touch: get(&self.touch),
-            delete: get(&self.delete),
-            delete_expired: get(&self.delete_expired),
+            load: get(Op::Load),
+            create: get(Op::Create),
+            update: get(Op::Update),
+            touch: get(Op::Touch),
+            supersede: get(Op::Supersede),
+            move_to: get(Op::MoveTo),
+            delete: get(Op::Delete),
+            delete_by_field: get(Op::DeleteByField),
+            delete_expired: get(Op::DeleteExpired),
         }
     }
-}
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::SeqCst);
+    fn bump(&self, op: Op) {
+        self.counters[op as usize].fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 #[async_trait::async_trait]
@@ -115,32 +139,61 @@ impl SessionStore for CountingStore {
     }
 
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
-        bump(&self.load);
+        self.bump(Op::Load);
         self.inner.load(key).await
     }
 
     async fn create(&self, key: &RecordKey, record: &Record) -> Result<bool> {
-        bump(&self.create);
+        self.bump(Op::Create);
         self.inner.create(key, record).await
     }
 
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
-        bump(&self.update);
+        self.bump(Op::Update);
         self.inner.update(key, changes).await
     }
 
-    async fn touch(&self, key: &RecordKey, meta: &RecordMeta) -> Result<bool> {
-        bump(&self.touch);
+    async fn touch(&self, key: &RecordKey, meta: &MetaUpdate) -> Result<bool> {
+        self.bump(Op::Touch);
         self.inner.touch(key, meta).await
     }
 
+    async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
+        self.bump(Op::Supersede);
+        self.inner.supersede(key, until).await
+    }
+
+    async fn move_to(
+        &self,
+        from: &RecordKey,
+        to: &RecordKey,
+        changes: &Changes,
+        binding: &str,
+        tombstone_until: i64,
+    ) -> Result<bool> {
+        self.bump(Op::MoveTo);
+        self.inner
+            .move_to(from, to, changes, binding, tombstone_until)
+            .await
+    }
+
     async fn delete(&self, key: &RecordKey) -> Result<()> {
-        bump(&self.delete);
+        self.bump(Op::Delete);
         self.inner.delete(key).await
     }
 
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        self.bump(Op::DeleteByField);
+        self.inner.delete_by_field(prefix, field, value).await
+    }
+
     async fn delete_expired(&self) -> Result<u64> {
-        bump(&self.delete_expired);
+        self.bump(Op::DeleteExpired);
         self.inner.delete_expired().await
     }
 }

@@ -1,5 +1,5 @@
-//! Small builders for keys, meta and records, shared by the checks and handy in
-//! backend-specific tests.
+//! Small builders for keys, meta, records and deltas, shared by the checks and
+//! handy in backend-specific tests.
 //!
 //! ```
 //! use session_plus_conformance::fixtures;
@@ -10,13 +10,18 @@
 //! let record = fixtures::record([("user", json!(7))], fixtures::live_meta());
 //! assert_eq!(record.fields["user"], json!(7));
 //! assert!(record.meta.expires > session_plus_core::unix_now());
+//! let delta = fixtures::changes([("user", json!(8))], &["old"], fixtures::refresh());
+//! assert_eq!(delta.remove, ["old"]);
 //! ```
 
-use session_plus_core::store::{Changes, Fields, Record, RecordMeta};
+use session_plus_core::store::{Changes, MetaUpdate, Record, RecordMeta};
 use session_plus_core::{unix_now, RecordKey, SessionId};
 
 /// The key prefix the checks use unless they test prefixes themselves.
 pub const PREFIX: &str = "conformance:";
+
+/// The binding value of records made by [`live_meta`] and [`meta_expiring_at`].
+pub const BINDING: &str = "conformance-binding";
 
 /// A key with a fresh random id under `prefix` (so parallel tests and shared
 /// servers never collide).
@@ -29,16 +34,21 @@ pub fn live_meta() -> RecordMeta {
     meta_expiring_at(unix_now() + 3600)
 }
 
-/// Meta of a record that expires at `expires` (Unix seconds).
+/// Meta of a non-permanent record created now that expires at `expires`
+/// (Unix seconds), bound to [`BINDING`].
 pub fn meta_expiring_at(expires: i64) -> RecordMeta {
-    let now = unix_now();
-    RecordMeta {
-        permanent: false,
-        created: now,
-        accessed: now,
-        expires,
-        binding: "conformance-binding".to_owned(),
-    }
+    RecordMeta::new(unix_now(), expires, BINDING)
+}
+
+/// A refresh at now that keeps the record for the next hour (permanence left
+/// as stored).
+pub fn refresh() -> MetaUpdate {
+    refresh_to(unix_now() + 3600)
+}
+
+/// A refresh at now to `expires` (permanence left as stored).
+pub fn refresh_to(expires: i64) -> MetaUpdate {
+    MetaUpdate::refresh(unix_now(), expires)
 }
 
 /// A record from `(name, value)` pairs.
@@ -46,24 +56,24 @@ pub fn record<K: Into<String>>(
     fields: impl IntoIterator<Item = (K, serde_json::Value)>,
     meta: RecordMeta,
 ) -> Record {
-    Record {
-        fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+    Record::new(
+        fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         meta,
-    }
+    )
 }
 
-/// A delta setting `set`, removing `remove`, with new `meta`.
+/// A delta setting `set` and removing `remove`, with the meta update `meta`.
 pub fn changes<K: Into<String>>(
     set: impl IntoIterator<Item = (K, serde_json::Value)>,
     remove: &[&str],
-    meta: RecordMeta,
+    meta: MetaUpdate,
 ) -> Changes {
-    Changes {
-        set: set
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect::<Fields>(),
-        remove: remove.iter().map(|s| (*s).to_owned()).collect(),
-        meta,
+    let mut delta = Changes::new(meta);
+    for (k, v) in set {
+        delta = delta.set(k, v);
     }
+    for r in remove {
+        delta = delta.remove(*r);
+    }
+    delta
 }

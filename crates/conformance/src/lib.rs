@@ -50,8 +50,10 @@
 pub mod checks;
 mod counting;
 pub mod fixtures;
+mod pausing;
 
 pub use counting::{CountingStore, Counts};
+pub use pausing::{Op, Paused, PausingStore};
 
 /// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`
 /// per behaviour, inside a module named `conformance`.
@@ -96,6 +98,16 @@ macro_rules! store_suite {
             json_values_round_trip,
             delete_expired_keeps_live_records,
             delete_by_field_removes_only_matches,
+            capability_claims_hold,
+            // Tombstones, supersede, move_to, meta merge.
+            supersede_leaves_a_tombstone,
+            supersede_needs_a_live_record,
+            tombstones_expire,
+            supersede_is_atomic_under_concurrent_updates,
+            move_to_carries_the_record_over,
+            move_to_carries_over_concurrent_writes,
+            meta_merges_field_by_field,
+            permanence_survives_concurrent_updates,
             // Through the session handle.
             session_round_trip,
             session_strict_ids,
@@ -105,6 +117,39 @@ macro_rules! store_suite {
             session_permanent,
             session_concurrent_requests,
             session_unchanged_write_writes_nothing,
+            // Races through the session handle, and bindings.
+            session_login_race_keeps_acknowledged_writes,
+            session_login_race_with_concurrent_writers,
+            session_permanence_race,
+            session_destroy_spares_other_sessions,
+        }
+        $crate::__store_suite_known_core_bugs! {
+            $make;
+            session_old_cookies_after_login_set_no_cookie,
+            session_writes_spare_other_sessions,
+        }
+    };
+}
+
+/// Implementation detail of [`store_suite!`]: checks that fail on every
+/// backend because of a known bug in the core's session handling (not in the
+/// backend), generated as ignored tests so they stay visible
+/// (`cargo nextest run --run-ignored all`) until the core is fixed.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_suite_known_core_bugs {
+    ($make:path; $($check:ident,)+) => {
+        /// Known core bugs, one ignored test per check.
+        #[allow(unused_imports)]
+        mod conformance_known_core_bugs {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "known bug in session-plus-core's session handling, not in the backend"]
+                async fn $check() {
+                    $crate::checks::$check($make().await).await;
+                }
+            )+
         }
     };
 }

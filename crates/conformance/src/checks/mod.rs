@@ -13,9 +13,13 @@
 //! # });
 //! ```
 
+mod moves;
+mod races;
 mod session;
 mod store;
 
+pub use moves::*;
+pub use races::*;
 pub use session::*;
 pub use store::*;
 

@@ -7,28 +7,32 @@ use std::sync::Arc;
 use serde_json::json;
 use session_plus_core::store::SessionStore;
 use session_plus_core::{
-    unix_now, FieldRules, Finish, Interface, Key, RecordKey, Session, SessionId, SessionManager,
+    unix_now, FieldRules, Interface, Key, Outcome, RecordKey, SessionDriver, SessionId,
+    SessionManager,
 };
 
 use super::ok;
 use crate::fixtures::PREFIX;
-use crate::CountingStore;
+use crate::{CountingStore, PausingStore};
 
 /// Cookie name of the server-side interface in these checks.
-const SID: &str = "sid";
+pub(crate) const SID: &str = "sid";
 /// Cookie name of the signed-cookie interface (owns only the field `csrf`).
-const CSRF: &str = "csrf";
+pub(crate) const CSRF: &str = "csrf";
 
-/// One app (manager) over the store under test, plus a counting view of it.
-struct App {
+/// One app (manager) over the store under test, plus a counting view of it
+/// and gates to hold calls at.
+pub(crate) struct App {
     manager: Arc<SessionManager>,
-    store: Arc<dyn SessionStore>,
-    counting: Arc<CountingStore>,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) counting: Arc<CountingStore>,
+    pub(crate) pausing: Arc<PausingStore>,
 }
 
 impl App {
-    fn new(store: Arc<dyn SessionStore>) -> Self {
-        let counting = Arc::new(CountingStore::new(store.clone()));
+    pub(crate) fn new(store: Arc<dyn SessionStore>) -> Self {
+        let pausing = Arc::new(PausingStore::new(store.clone()));
+        let counting = Arc::new(CountingStore::new(pausing.clone()));
         let manager = SessionManager::builder()
             .keys(Key::generate())
             .interface(Interface::secure_cookie(CSRF).fields(FieldRules::include([CSRF])))
@@ -43,30 +47,36 @@ impl App {
             manager: Arc::new(manager),
             store,
             counting,
+            pausing,
         }
     }
 
     /// A request carrying the jar's cookies.
-    fn request(&self, jar: &Jar) -> Session {
+    pub(crate) fn request(&self, jar: &Jar) -> SessionDriver {
         let header = jar.header();
-        Session::new(self.manager.clone(), [header.as_str()])
+        SessionDriver::new(self.manager.clone(), [header.as_bytes()])
     }
 
     /// Load the record of `id` straight from the store.
-    async fn record(&self, id: &SessionId) -> Option<session_plus_core::store::Record> {
+    pub(crate) async fn record(&self, id: &SessionId) -> Option<session_plus_core::store::Record> {
         ok(
             self.store.load(&RecordKey::new(PREFIX, id.clone())).await,
             "load",
         )
     }
+
+    /// Whether `id` names a live record that is not a tombstone.
+    pub(crate) async fn has_live_record(&self, id: &SessionId) -> bool {
+        self.record(id).await.is_some_and(|r| !r.meta.moved)
+    }
 }
 
 /// A minimal browser cookie jar.
 #[derive(Debug, Clone, Default)]
-struct Jar(BTreeMap<String, String>);
+pub(crate) struct Jar(pub(crate) BTreeMap<String, String>);
 
 impl Jar {
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -75,7 +85,7 @@ impl Jar {
     }
 
     /// Apply a response's `Set-Cookie`s like a browser: `Max-Age=0` deletes.
-    fn apply(&mut self, done: &Finish) {
+    pub(crate) fn apply(&mut self, done: &Outcome) {
         for c in &done.cookies {
             let header = c.header_value();
             let pair = header.split(';').next().unwrap_or_default();
@@ -88,7 +98,7 @@ impl Jar {
         }
     }
 
-    fn sid(&self) -> SessionId {
+    pub(crate) fn sid(&self) -> SessionId {
         let raw = self.0.get(SID).expect("no session id cookie in the jar");
         SessionId::parse(raw).expect("the session id cookie is not a well-formed id")
     }
@@ -98,14 +108,14 @@ fn is_removal(set_cookie: &str) -> bool {
     set_cookie.split(';').any(|a| a.trim() == "Max-Age=0")
 }
 
-fn max_age(set_cookie: &str) -> Option<i64> {
+pub(crate) fn max_age(set_cookie: &str) -> Option<i64> {
     set_cookie
         .split(';')
         .find_map(|a| a.trim().strip_prefix("Max-Age="))
         .map(|v| v.parse().expect("Max-Age is not a number"))
 }
 
-fn cookie<'a>(done: &'a Finish, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(done: &'a Outcome, name: &str) -> Option<&'a str> {
     done.cookies
         .iter()
         .find(|c| c.name() == name)
@@ -113,32 +123,40 @@ fn cookie<'a>(done: &'a Finish, name: &str) -> Option<&'a str> {
 }
 
 /// Finish a request, insisting that it saved.
-async fn finish(session: &Session) -> Finish {
-    let done = session.finish().await;
+pub(crate) async fn finish(driver: SessionDriver) -> Outcome {
+    let done = driver.finish().await;
     if let Some(e) = &done.error {
-        panic!("saving the session failed: {e:?}");
+        panic!(
+            "saving the session failed (status {:?}): {e:?}",
+            done.status
+        );
     }
+    assert_eq!(done.status, None, "a saved request must keep its status");
     done
 }
 
-fn get<T: serde::de::DeserializeOwned>(r: session_plus_core::Result<Option<T>>) -> Option<T> {
+pub(crate) fn get<T: serde::de::DeserializeOwned>(
+    r: session_plus_core::Result<Option<T>>,
+) -> Option<T> {
     ok(r, "session read")
 }
 
 /// Start a session holding `user` in the store and `csrf` in the cookie.
-async fn start(app: &App) -> Jar {
-    let s = app.request(&Jar::default());
+pub(crate) async fn start(app: &App) -> Jar {
+    let d = app.request(&Jar::default());
+    let s = d.session();
     ok(s.insert("user", 42).await, "insert");
     ok(s.insert(CSRF, "t0k3n").await, "insert");
     let mut jar = Jar::default();
-    jar.apply(&finish(&s).await);
+    jar.apply(&finish(d).await);
     jar
 }
 
 /// Write in one request, read in the next; the store holds only its fields.
 pub async fn session_round_trip(store: Arc<dyn SessionStore>) {
     let app = App::new(store);
-    let s = app.request(&Jar::default());
+    let d = app.request(&Jar::default());
+    let s = d.session();
     ok(s.insert("user", 42).await, "insert");
     ok(
         s.insert("profile", json!({"name": "Ada", "langs": ["en", "fr"]}))
@@ -146,7 +164,7 @@ pub async fn session_round_trip(store: Arc<dyn SessionStore>) {
         "insert",
     );
     ok(s.insert(CSRF, "t0k3n").await, "insert");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     assert!(
         cookie(&done, SID).is_some(),
         "a new server-side session must set its id cookie"
@@ -168,7 +186,8 @@ pub async fn session_round_trip(store: Arc<dyn SessionStore>) {
         "a field owned by the cookie interface reached the store"
     );
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(
         get(s.get::<u64>("user").await),
         Some(42),
@@ -187,9 +206,10 @@ pub async fn session_round_trip(store: Arc<dyn SessionStore>) {
         json!({"name": "Ada", "langs": ["en", "fr"]})
     );
     let _: Option<serde_json::Value> = ok(s.remove("profile").await, "remove");
-    jar.apply(&finish(&s).await);
+    jar.apply(&finish(d).await);
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(
         get(s.get::<serde_json::Value>("profile").await),
         None,
@@ -208,10 +228,11 @@ pub async fn session_strict_ids(store: Arc<dyn SessionStore>) {
     let planted = SessionId::generate();
     let mut jar = Jar::default();
     jar.0.insert(SID.to_owned(), planted.as_str().to_owned());
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(get(s.get::<u64>("user").await), None);
     ok(s.insert("user", 1).await, "insert");
-    jar.apply(&finish(&s).await);
+    jar.apply(&finish(d).await);
     let issued = jar.sid();
     assert_ne!(
         issued, planted,
@@ -231,18 +252,20 @@ pub async fn session_strict_ids(store: Arc<dyn SessionStore>) {
     );
 }
 
-/// `cycle_id` issues a new id, moves the data and deletes the old record.
+/// `cycle_id` issues a new id, moves the data and leaves at most an empty
+/// tombstone at the old id.
 pub async fn session_cycle_id(store: Arc<dyn SessionStore>) {
     let app = App::new(store);
     let mut jar = start(&app).await;
     let old_jar = jar.clone();
     let old = jar.sid();
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(get(s.get::<u64>("user").await), Some(42));
     ok(s.cycle_id().await, "cycle_id");
     ok(s.insert("role", "admin").await, "insert");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     assert!(
         cookie(&done, SID).is_some(),
         "cycle_id must re-issue the id cookie"
@@ -250,12 +273,16 @@ pub async fn session_cycle_id(store: Arc<dyn SessionStore>) {
     jar.apply(&done);
     let new = jar.sid();
     assert_ne!(new, old, "cycle_id kept the old id");
+    let stone = app.record(&old).await;
     assert!(
-        app.record(&old).await.is_none(),
-        "cycle_id left the old record in the store"
+        stone
+            .as_ref()
+            .is_none_or(|r| r.meta.moved && r.fields.is_empty()),
+        "cycle_id left the old record in the store (not a tombstone)"
     );
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(
         get(s.get::<u64>("user").await),
         Some(42),
@@ -265,7 +292,8 @@ pub async fn session_cycle_id(store: Arc<dyn SessionStore>) {
     assert_eq!(get(s.get::<String>(CSRF).await).as_deref(), Some("t0k3n"));
 
     // Whoever kept the old cookie gets nothing.
-    let s = app.request(&old_jar);
+    let d = app.request(&old_jar);
+    let s = d.session();
     assert_eq!(
         get(s.get::<u64>("user").await),
         None,
@@ -280,9 +308,10 @@ pub async fn session_destroy(store: Arc<dyn SessionStore>) {
     let old_jar = jar.clone();
     let old = jar.sid();
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     ok(s.destroy().await, "destroy");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     for name in [SID, CSRF] {
         let c = cookie(&done, name)
             .unwrap_or_else(|| panic!("destroy must expire the `{name}` cookie"));
@@ -302,7 +331,8 @@ pub async fn session_destroy(store: Arc<dyn SessionStore>) {
         "destroy left the record in the store"
     );
 
-    let s = app.request(&old_jar);
+    let d = app.request(&old_jar);
+    let s = d.session();
     assert_eq!(
         get(s.get::<u64>("user").await),
         None,
@@ -315,9 +345,10 @@ pub async fn session_emptied_interface_is_deleted(store: Arc<dyn SessionStore>) 
     let app = App::new(store);
     let jar = start(&app).await;
     let old = jar.sid();
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     let _: Option<u64> = ok(s.remove("user").await, "remove");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     let c = cookie(&done, SID).expect("an emptied interface must get a removal cookie");
     assert!(
         is_removal(c),
@@ -333,10 +364,11 @@ pub async fn session_emptied_interface_is_deleted(store: Arc<dyn SessionStore>) 
 pub async fn session_permanent(store: Arc<dyn SessionStore>) {
     const DAY: i64 = 86_400;
     let app = App::new(store);
-    let s = app.request(&Jar::default());
+    let d = app.request(&Jar::default());
+    let s = d.session();
     ok(s.insert("user", 42).await, "insert");
     ok(s.set_permanent(SID, true).await, "set_permanent");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     let age = max_age(cookie(&done, SID).expect("id cookie"))
         .expect("a permanent session cookie needs Max-Age");
     assert!(
@@ -352,13 +384,14 @@ pub async fn session_permanent(store: Arc<dyn SessionStore>) {
         "a permanent record must get the permanent TTL"
     );
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert!(
         ok(s.is_permanent(SID).await, "is_permanent"),
         "permanence did not survive to the next request"
     );
     ok(s.insert("more", 1).await, "insert");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     jar.apply(&done);
     assert!(
         cookie(&done, SID)
@@ -367,9 +400,10 @@ pub async fn session_permanent(store: Arc<dyn SessionStore>) {
         "a write to a permanent session must keep its long-lived cookie"
     );
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     ok(s.set_permanent(SID, false).await, "set_permanent");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     let c = cookie(&done, SID).expect("changing permanence must re-issue the cookie");
     assert_eq!(
         max_age(c),
@@ -387,7 +421,8 @@ pub async fn session_permanent(store: Arc<dyn SessionStore>) {
         "a non-permanent record must get the session TTL"
     );
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert!(!ok(s.is_permanent(SID).await, "is_permanent"));
     assert_eq!(get(s.get::<u64>("more").await), Some(1));
 }
@@ -401,14 +436,15 @@ pub async fn session_concurrent_requests(store: Arc<dyn SessionStore>) {
     // lost-update interleaving.
     let mut sessions = Vec::new();
     for i in 0..REQUESTS {
-        let s = app.request(&jar);
+        let d = app.request(&jar);
+        let s = d.session();
         assert_eq!(get(s.get::<u64>("user").await), Some(42));
         ok(s.insert(&format!("field-{i}"), i).await, "insert");
-        sessions.push(s);
+        sessions.push(d);
     }
     let tasks: Vec<_> = sessions
         .into_iter()
-        .map(|s| tokio::spawn(async move { s.finish().await }))
+        .map(|d| tokio::spawn(async move { d.finish().await }))
         .collect();
     for t in tasks {
         let done = t.await.expect("finish panicked");
@@ -416,7 +452,8 @@ pub async fn session_concurrent_requests(store: Arc<dyn SessionStore>) {
             panic!("a concurrent save failed: {e:?}");
         }
     }
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     for i in 0..REQUESTS {
         assert_eq!(
             get(s.get::<usize>(&format!("field-{i}")).await),
@@ -439,10 +476,11 @@ pub async fn session_unchanged_write_writes_nothing(store: Arc<dyn SessionStore>
     let before_record = app.record(&jar.sid()).await.expect("record");
     let before = app.counting.counts();
 
-    let s = app.request(&jar);
+    let d = app.request(&jar);
+    let s = d.session();
     assert_eq!(get(s.get::<u64>("user").await), Some(42));
     ok(s.insert("user", 42).await, "insert");
-    let done = finish(&s).await;
+    let done = finish(d).await;
     let after = app.counting.counts();
     assert_eq!(
         after.writes(),
@@ -466,9 +504,12 @@ pub async fn session_unchanged_write_writes_nothing(store: Arc<dyn SessionStore>
     );
 
     // A request that never touches the session costs nothing at all.
-    let s = app.request(&jar);
-    let done = s.finish().await;
-    assert!(done.cookies.is_empty() && done.error.is_none() && !done.accessed);
+    let d = app.request(&jar);
+    let s = d.session();
+    assert!(!d.was_accessed());
+    drop(s);
+    let done = d.finish().await;
+    assert!(done.cookies.is_empty() && done.error.is_none() && !done.vary_cookie);
     assert_eq!(
         app.counting.counts(),
         after,

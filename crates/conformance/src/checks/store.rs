@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use session_plus_core::store::{Fields, SessionStore};
+use session_plus_core::store::{Fields, MetaUpdate, SessionStore};
 use session_plus_core::{unix_now, RecordKey, SessionId};
 
 use super::ok;
-use crate::fixtures::{changes, key, live_meta, meta_expiring_at, record, PREFIX};
+use crate::fixtures::{changes, key, live_meta, meta_expiring_at, record, refresh, PREFIX};
 
 async fn load(
     store: &Arc<dyn SessionStore>,
@@ -41,8 +41,7 @@ pub async fn create_refuses_live_record(store: Arc<dyn SessionStore>) {
     let k = key(PREFIX);
     let first = record([("a", json!(1))], live_meta());
     assert!(ok(store.create(&k, &first).await, "create"));
-    let mut other_meta = live_meta();
-    other_meta.permanent = true;
+    let mut other_meta = live_meta().with_permanent(true);
     other_meta.binding = "other".to_owned();
     let second = record([("a", json!(2)), ("b", json!(3))], other_meta);
     assert!(
@@ -109,14 +108,14 @@ pub async fn update_changes_only_named_fields(store: Arc<dyn SessionStore>) {
         live_meta(),
     );
     assert!(ok(store.create(&k, &rec).await, "create"));
-    let mut meta = live_meta();
-    meta.accessed += 5;
-    meta.expires += 500;
-    meta.permanent = true;
+    let update =
+        MetaUpdate::refresh(rec.meta.accessed + 5, rec.meta.expires + 500).with_permanent(true);
+    let mut meta = rec.meta.clone();
+    update.apply_to(&mut meta);
     let delta = changes(
         [("change", json!(2)), ("added", json!({"x": null}))],
         &["drop"],
-        meta.clone(),
+        update.clone(),
     );
     assert!(
         ok(store.update(&k, &delta).await, "update"),
@@ -133,10 +132,13 @@ pub async fn update_changes_only_named_fields(store: Arc<dyn SessionStore>) {
         got.fields, want,
         "update must change exactly the named fields"
     );
-    assert_eq!(got.meta, meta, "update must replace the meta");
+    assert_eq!(
+        got.meta, meta,
+        "update must merge the meta as MetaUpdate says (permanence set, times moved forward)"
+    );
 
     // Removing a field that is not there is harmless.
-    let delta = changes::<String>([], &["never-existed"], meta.clone());
+    let delta = changes::<String>([], &["never-existed"], update);
     assert!(ok(store.update(&k, &delta).await, "update"));
     assert_eq!(load(&store, &k).await.expect("record").fields, want);
 }
@@ -144,7 +146,7 @@ pub async fn update_changes_only_named_fields(store: Arc<dyn SessionStore>) {
 /// `update` of a missing or deleted record returns `false` and creates nothing.
 pub async fn update_never_resurrects(store: Arc<dyn SessionStore>) {
     let k = key(PREFIX);
-    let delta = changes([("a", json!(1))], &[], live_meta());
+    let delta = changes([("a", json!(1))], &[], refresh());
     assert!(
         !ok(store.update(&k, &delta).await, "update"),
         "update of a missing record must return false"
@@ -170,7 +172,7 @@ pub async fn update_never_resurrects(store: Arc<dyn SessionStore>) {
         "update must not resurrect a deleted record"
     );
     assert!(
-        !ok(store.touch(&k, &live_meta()).await, "touch"),
+        !ok(store.touch(&k, &refresh()).await, "touch"),
         "touch of a deleted record must return false"
     );
     assert!(
@@ -196,7 +198,7 @@ pub async fn no_resurrection_under_concurrent_delete(store: Arc<dyn SessionStore
             if i == 20 {
                 ok(store.delete(&k).await, "delete");
             } else {
-                let delta = changes([(format!("f{i}"), json!(i))], &[], live_meta());
+                let delta = changes([(format!("f{i}"), json!(i))], &[], refresh());
                 ok(store.update(&k, &delta).await, "update");
             }
         }));
@@ -258,13 +260,13 @@ pub async fn expired_records_are_gone(store: Arc<dyn SessionStore>) {
             "a record with expires <= now must not load (expires = now{:+})",
             expires - now
         );
-        let delta = changes([("b", json!(2))], &[], live_meta());
+        let delta = changes([("b", json!(2))], &[], refresh());
         assert!(
             !ok(store.update(&k, &delta).await, "update"),
             "update of an expired record must return false"
         );
         assert!(
-            !ok(store.touch(&k, &live_meta()).await, "touch"),
+            !ok(store.touch(&k, &refresh()).await, "touch"),
             "touch of an expired record must return false"
         );
         assert!(
@@ -287,7 +289,8 @@ pub async fn expired_records_are_gone(store: Arc<dyn SessionStore>) {
     }
 }
 
-/// `touch` replaces the meta (moving the expiry) and leaves fields alone.
+/// `touch` moves the expiry (merged as [`MetaUpdate`] says) and leaves
+/// fields alone.
 pub async fn touch_moves_expiry_only(store: Arc<dyn SessionStore>) {
     let k = key(PREFIX);
     let rec = record(
@@ -295,36 +298,51 @@ pub async fn touch_moves_expiry_only(store: Arc<dyn SessionStore>) {
         meta_expiring_at(unix_now() + 60),
     );
     assert!(ok(store.create(&k, &rec).await, "create"));
-    let mut meta = meta_expiring_at(unix_now() + 7200);
-    meta.accessed += 1;
+    let update = MetaUpdate::refresh(rec.meta.accessed + 1, unix_now() + 7200);
     assert!(
-        ok(store.touch(&k, &meta).await, "touch"),
+        ok(store.touch(&k, &update).await, "touch"),
         "touch of a live record must return true"
     );
     let got = load(&store, &k).await.expect("a touched record must load");
     assert_eq!(got.fields, rec.fields, "touch must not change fields");
-    assert_eq!(got.meta, meta, "touch must replace the meta");
+    let mut want = rec.meta.clone();
+    update.apply_to(&mut want);
+    assert_eq!(
+        got.meta, want,
+        "touch must move accessed and expires forward"
+    );
+    assert_eq!(got.meta.expires, update.expires);
 }
 
-/// The permanence flag survives create, update and touch.
+/// The permanence flag survives create, and update and touch change it only
+/// when they say so.
 pub async fn permanence_round_trips(store: Arc<dyn SessionStore>) {
     let k = key(PREFIX);
-    let mut meta = live_meta();
-    meta.permanent = true;
+    let meta = live_meta().with_permanent(true);
     assert!(ok(
-        store
-            .create(&k, &record([("a", json!(1))], meta.clone()))
-            .await,
+        store.create(&k, &record([("a", json!(1))], meta)).await,
         "create"
     ));
     assert!(
         load(&store, &k).await.expect("record").meta.permanent,
         "permanent lost on create"
     );
-    meta.permanent = false;
     assert!(ok(
         store
-            .update(&k, &changes::<String>([], &[], meta.clone()))
+            .update(&k, &changes([("b", json!(2))], &[], refresh()))
+            .await,
+        "update"
+    ));
+    assert!(
+        load(&store, &k).await.expect("record").meta.permanent,
+        "an update that did not set permanence cleared it"
+    );
+    assert!(ok(
+        store
+            .update(
+                &k,
+                &changes::<String>([], &[], refresh().with_permanent(false))
+            )
             .await,
         "update"
     ));
@@ -332,11 +350,18 @@ pub async fn permanence_round_trips(store: Arc<dyn SessionStore>) {
         !load(&store, &k).await.expect("record").meta.permanent,
         "permanent not cleared by update"
     );
-    meta.permanent = true;
-    assert!(ok(store.touch(&k, &meta).await, "touch"));
+    assert!(ok(
+        store.touch(&k, &refresh().with_permanent(true)).await,
+        "touch"
+    ));
     assert!(
         load(&store, &k).await.expect("record").meta.permanent,
         "permanent not set by touch"
+    );
+    assert!(ok(store.touch(&k, &refresh()).await, "touch"));
+    assert!(
+        load(&store, &k).await.expect("record").meta.permanent,
+        "a touch that did not set permanence cleared it"
     );
 }
 
@@ -364,7 +389,7 @@ pub async fn prefixes_isolate(store: Arc<dyn SessionStore>) {
     assert_eq!(load(&store, &b).await.expect("b").fields, rb.fields);
     assert!(ok(
         store
-            .update(&a, &changes([("who", json!("a2"))], &[], live_meta()))
+            .update(&a, &changes([("who", json!("a2"))], &[], refresh()))
             .await,
         "update a"
     ));
@@ -396,7 +421,7 @@ pub async fn concurrent_updates_of_different_fields_survive(store: Arc<dyn Sessi
         for writer in ["left", "right"] {
             let (store, k) = (store.clone(), k.clone());
             tasks.push(tokio::spawn(async move {
-                let delta = changes([(format!("{writer}-{i}"), json!(i))], &[], live_meta());
+                let delta = changes([(format!("{writer}-{i}"), json!(i))], &[], refresh());
                 assert!(
                     ok(store.update(&k, &delta).await, "update"),
                     "update of a live record returned false"
@@ -497,13 +522,13 @@ pub async fn hostile_field_names_round_trip(store: Arc<dyn SessionStore>) {
     let delta = changes(
         names.iter().map(|n| (n.clone(), json!([n, 1]))),
         &[],
-        live_meta(),
+        refresh(),
     );
     assert!(ok(store.update(&k, &delta).await, "update"));
     let removed: Vec<&str> = names.iter().step_by(2).map(String::as_str).collect();
     assert!(ok(
         store
-            .update(&k, &changes::<String>([], &removed, live_meta()))
+            .update(&k, &changes::<String>([], &removed, refresh()))
             .await,
         "update"
     ));
@@ -609,7 +634,7 @@ pub async fn json_values_round_trip(store: Arc<dyn SessionStore>) {
     let delta = changes(
         values.iter().map(|(n, v)| (format!("u_{n}"), v.clone())),
         &[],
-        live_meta(),
+        refresh(),
     );
     assert!(ok(store.update(&k2, &delta).await, "update"));
     let got = load(&store, &k2).await.expect("record");
@@ -622,9 +647,18 @@ pub async fn json_values_round_trip(store: Arc<dyn SessionStore>) {
     }
 }
 
-/// `delete_expired` never removes a live record; on backends without a native
-/// TTL it does remove expired ones.
+/// `delete_expired`, when [claimed](session_plus_core::store::Capabilities::delete_expired),
+/// removes expired records and never a live one; when not claimed, it answers
+/// "unsupported" (never a silent success).
 pub async fn delete_expired_keeps_live_records(store: Arc<dyn SessionStore>) {
+    if !store.capabilities().delete_expired {
+        match store.delete_expired().await {
+            Err(e) if e.is_unsupported() => return,
+            other => panic!(
+                "delete_expired is not claimed in capabilities(), so it must answer unsupported, got {other:?}"
+            ),
+        }
+    }
     let live: Vec<RecordKey> = (0..5).map(|_| key(PREFIX)).collect();
     for (i, k) in live.iter().enumerate() {
         let rec = record(
@@ -643,7 +677,12 @@ pub async fn delete_expired_keeps_live_records(store: Arc<dyn SessionStore>) {
             .await,
         "create"
     ));
-    let removed = ok(store.delete_expired().await, "delete_expired");
+    let removed = match store.delete_expired().await {
+        Err(e) if e.is_unsupported() => {
+            panic!("capabilities() claims delete_expired, but it answers unsupported: {e}")
+        }
+        other => ok(other, "delete_expired"),
+    };
     if !store.capabilities().native_ttl {
         assert!(
             removed >= 1,
@@ -665,9 +704,10 @@ pub async fn delete_expired_keeps_live_records(store: Arc<dyn SessionStore>) {
     );
 }
 
-/// `delete_by_field` (ending all of one user's sessions) removes exactly the
-/// records under the prefix whose field holds the value, or is reported as
-/// unsupported by the backend.
+/// `delete_by_field` (ending all of one user's sessions), when
+/// [claimed](session_plus_core::store::Capabilities::delete_by_field), removes
+/// exactly the records under the prefix whose field holds the value; when not
+/// claimed, it answers "unsupported".
 pub async fn delete_by_field_removes_only_matches(store: Arc<dyn SessionStore>) {
     // Random prefix and value: shared servers run other checks concurrently.
     let prefix = format!("dbf{}", &SessionId::generate().as_str()[..8]);
@@ -689,11 +729,18 @@ pub async fn delete_by_field_removes_only_matches(store: Arc<dyn SessionStore>) 
     }
     // `d` lives under a longer prefix that starts with `prefix`: a plain
     // prefix match would wrongly include it, so give it a distinct value path.
+    let claimed = store.capabilities().delete_by_field;
     match store
         .delete_by_field(&other_prefix, "user_id", &json!("nobody"))
         .await
     {
-        Err(e) if e.is_unsupported() => return,
+        Err(e) if e.is_unsupported() && !claimed => return,
+        Err(e) if e.is_unsupported() => {
+            panic!("capabilities() claims delete_by_field, but it answers unsupported: {e}")
+        }
+        other if !claimed => panic!(
+            "delete_by_field is not claimed in capabilities(), so it must answer unsupported, got {other:?}"
+        ),
         other => assert_eq!(ok(other, "delete_by_field"), 0),
     }
     let n = ok(
