@@ -2,7 +2,7 @@
 //! inside `spawn_blocking`.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use session_plus_core::store::{Changes, Fields, Record, RecordMeta};
+use session_plus_core::store::{Changes, Fields, MetaUpdate, Record, RecordMeta};
 use session_plus_core::{Error, Result};
 
 use crate::db;
@@ -13,7 +13,7 @@ pub(crate) enum Stored {
     Absent,
     /// A live row that cannot be decoded (see the crate docs on corruption).
     Corrupt,
-    /// A live, readable record.
+    /// A live, readable record (a tombstone included: see `meta.moved`).
     Live(Record),
 }
 
@@ -22,14 +22,16 @@ fn immediate(conn: &mut Connection) -> Result<Transaction<'_>> {
         .map_err(db)
 }
 
+/// The columns `meta_from_row` reads, in order.
+const META_COLUMNS: &str = "permanent, created, accessed, expires, binding, moved";
+
 fn meta_from_row(r: &Row<'_>) -> rusqlite::Result<RecordMeta> {
-    Ok(RecordMeta {
-        permanent: r.get(0)?,
-        created: r.get(1)?,
-        accessed: r.get(2)?,
-        expires: r.get(3)?,
-        binding: r.get(4)?,
-    })
+    Ok(
+        RecordMeta::new(r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)
+            .with_created(r.get(1)?)
+            .with_permanent(r.get(0)?)
+            .with_moved(r.get(5)?),
+    )
 }
 
 /// A stored value that does not decode is a property of the data, not a
@@ -47,10 +49,9 @@ fn is_decode_error(e: &rusqlite::Error) -> bool {
 /// Read the record under `key` as of `now`, inside `tx`.
 pub(crate) fn read(tx: &Transaction<'_>, key: &str, now: i64) -> Result<Stored> {
     let meta = tx
-        .prepare_cached(
-            "SELECT permanent, created, accessed, expires, binding
-             FROM session_plus_records WHERE key = ?1 AND expires > ?2",
-        )
+        .prepare_cached(&format!(
+            "SELECT {META_COLUMNS} FROM session_plus_records WHERE key = ?1 AND expires > ?2"
+        ))
         .map_err(db)?
         .query_row(params![key, now], meta_from_row)
         .optional();
@@ -78,7 +79,7 @@ pub(crate) fn read(tx: &Transaction<'_>, key: &str, now: i64) -> Result<Stored> 
             None => return Ok(Stored::Corrupt),
         }
     }
-    Ok(Stored::Live(Record { fields, meta }))
+    Ok(Stored::Live(Record::new(fields, meta)))
 }
 
 /// `load`: a deferred transaction, so meta and fields come from one snapshot.
@@ -90,7 +91,7 @@ pub(crate) fn load(conn: &mut Connection, key: &str, now: i64) -> Result<Stored>
 fn write_meta(tx: &Transaction<'_>, key: &str, meta: &RecordMeta) -> Result<()> {
     tx.prepare_cached(
         "UPDATE session_plus_records
-         SET permanent = ?2, created = ?3, accessed = ?4, expires = ?5, binding = ?6
+         SET permanent = ?2, created = ?3, accessed = ?4, expires = ?5, binding = ?6, moved = ?7
          WHERE key = ?1",
     )
     .map_err(db)?
@@ -100,7 +101,8 @@ fn write_meta(tx: &Transaction<'_>, key: &str, meta: &RecordMeta) -> Result<()> 
         meta.created,
         meta.accessed,
         meta.expires,
-        meta.binding
+        meta.binding,
+        meta.moved
     ])
     .map_err(db)?;
     Ok(())
@@ -135,24 +137,24 @@ fn delete_all(tx: &Transaction<'_>, key: &str) -> Result<usize> {
         .map_err(db)
 }
 
-/// `create`: refuse if any live row is there (readable or not), else replace
-/// whatever expired row holds the key.
-pub(crate) fn create(conn: &mut Connection, key: &str, record: &Record, now: i64) -> Result<bool> {
-    let tx = immediate(conn)?;
+/// Whether any live row (a tombstone or an unreadable record included) holds `key`.
+fn live_row(tx: &Transaction<'_>, key: &str, now: i64) -> Result<bool> {
     let live: Option<i64> = tx
         .prepare_cached("SELECT 1 FROM session_plus_records WHERE key = ?1 AND expires > ?2")
         .map_err(db)?
         .query_row(params![key, now], |r| r.get(0))
         .optional()
         .map_err(db)?;
-    if live.is_some() {
-        return Ok(false);
-    }
-    delete_all(&tx, key)?;
+    Ok(live.is_some())
+}
+
+/// Insert `record` under `key`, replacing whatever expired row held it.
+fn insert(tx: &Transaction<'_>, key: &str, record: &Record) -> Result<()> {
+    delete_all(tx, key)?;
     let m = &record.meta;
     tx.prepare_cached(
-        "INSERT INTO session_plus_records (key, permanent, created, accessed, expires, binding)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO session_plus_records (key, permanent, created, accessed, expires, binding, moved)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .map_err(db)?
     .execute(params![
@@ -161,16 +163,36 @@ pub(crate) fn create(conn: &mut Connection, key: &str, record: &Record, now: i64
         m.created,
         m.accessed,
         m.expires,
-        m.binding
+        m.binding,
+        m.moved
     ])
     .map_err(db)?;
-    upsert_fields(&tx, key, &record.fields)?;
+    upsert_fields(tx, key, &record.fields)
+}
+
+/// `create`: refuse if any live row is there (readable or not, a tombstone
+/// included), else replace whatever expired row holds the key.
+pub(crate) fn create(conn: &mut Connection, key: &str, record: &Record, now: i64) -> Result<bool> {
+    let tx = immediate(conn)?;
+    if live_row(&tx, key, now)? {
+        return Ok(false);
+    }
+    insert(&tx, key, record)?;
     tx.commit().map_err(db)?;
     Ok(true)
 }
 
+/// Read `key` for a write: only a live, readable record that is not a
+/// tombstone may be changed.
+fn writable(tx: &Transaction<'_>, key: &str, now: i64) -> Result<Stored> {
+    Ok(match read(tx, key, now)? {
+        Stored::Live(r) if r.meta.moved => Stored::Absent,
+        other => other,
+    })
+}
+
 /// `update` (and `touch`, with no field changes): check that a live, readable
-/// record is there, then write only the changed fields and the meta.
+/// record is there, then write only the changed fields and the merged meta.
 pub(crate) fn update(
     conn: &mut Connection,
     key: &str,
@@ -178,10 +200,10 @@ pub(crate) fn update(
     now: i64,
 ) -> Result<Stored> {
     let tx = immediate(conn)?;
-    let stored = read(&tx, key, now)?;
-    if !matches!(stored, Stored::Live(_)) {
+    let stored = writable(&tx, key, now)?;
+    let Stored::Live(record) = &stored else {
         return Ok(stored);
-    }
+    };
     {
         let mut remove = tx
             .prepare_cached("DELETE FROM session_plus_fields WHERE key = ?1 AND name = ?2")
@@ -191,9 +213,83 @@ pub(crate) fn update(
         }
     }
     upsert_fields(&tx, key, &changes.set)?;
-    write_meta(&tx, key, &changes.meta)?;
+    write_merged_meta(&tx, key, &record.meta, &changes.meta)?;
     tx.commit().map_err(db)?;
     Ok(stored)
+}
+
+fn write_merged_meta(
+    tx: &Transaction<'_>,
+    key: &str,
+    stored: &RecordMeta,
+    update: &MetaUpdate,
+) -> Result<()> {
+    let mut meta = stored.clone();
+    update.apply_to(&mut meta);
+    if meta != *stored {
+        write_meta(tx, key, &meta)?;
+    }
+    Ok(())
+}
+
+/// Replace the writable record under `key` by its tombstone, inside `tx`;
+/// the record as it was, or `Absent`/`Corrupt`.
+fn supersede_in(tx: &Transaction<'_>, key: &str, until: i64, now: i64) -> Result<Stored> {
+    let stored = writable(tx, key, now)?;
+    if let Stored::Live(record) = &stored {
+        tx.prepare_cached("DELETE FROM session_plus_fields WHERE key = ?1")
+            .map_err(db)?
+            .execute([key])
+            .map_err(db)?;
+        write_meta(tx, key, &record.tombstone(until).meta)?;
+    }
+    Ok(stored)
+}
+
+/// `supersede`: one immediate transaction, so no write lands between the
+/// snapshot and the tombstone.
+pub(crate) fn supersede(conn: &mut Connection, key: &str, until: i64, now: i64) -> Result<Stored> {
+    let tx = immediate(conn)?;
+    let stored = supersede_in(&tx, key, until, now)?;
+    tx.commit().map_err(db)?;
+    Ok(stored)
+}
+
+/// What [`move_to`] found at the old key.
+pub(crate) enum Moved {
+    /// Moved.
+    Done,
+    /// No writable record at the old key: nothing written.
+    Absent,
+    /// The old record is unreadable: nothing written.
+    Corrupt,
+    /// The new key is taken: nothing written.
+    Taken,
+}
+
+/// `move_to`: supersede `from` and create `to` in one immediate transaction;
+/// either both happen or neither.
+pub(crate) fn move_to(
+    conn: &mut Connection,
+    from: &str,
+    to: &str,
+    changes: &Changes,
+    binding: &str,
+    until: i64,
+    now: i64,
+) -> Result<Moved> {
+    let tx = immediate(conn)?;
+    let current = match supersede_in(&tx, from, until, now)? {
+        Stored::Live(record) => record,
+        Stored::Absent => return Ok(Moved::Absent),
+        Stored::Corrupt => return Ok(Moved::Corrupt),
+    };
+    if live_row(&tx, to, now)? {
+        return Ok(Moved::Taken); // dropped: rolls back
+    }
+    insert(&tx, to, &changes.moved_record(&current, binding))?;
+    tx.commit().map_err(db)?;
+    Ok(Moved::Done)
 }
 
 /// `delete`: both tables, in one transaction.

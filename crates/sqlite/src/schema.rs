@@ -8,8 +8,9 @@ use session_plus_core::{Error, Result};
 
 use crate::db;
 
-/// The schema version this crate writes and reads.
-pub(crate) const VERSION: i64 = 1;
+/// The schema version this crate writes and reads. Version 1 (no `moved`
+/// column) is upgraded in place when opened.
+pub(crate) const VERSION: i64 = 2;
 
 /// `STRICT` tables make SQLite enforce column types, so meta can never be read
 /// back as the wrong type; only field values (JSON text) can be corrupt.
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS session_plus_records (
     created   INTEGER NOT NULL,
     accessed  INTEGER NOT NULL,
     expires   INTEGER NOT NULL,
-    binding   TEXT    NOT NULL
+    binding   TEXT    NOT NULL,
+    moved     INTEGER NOT NULL DEFAULT 0 CHECK (moved IN (0, 1))
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS session_plus_records_expires ON session_plus_records (expires);
 CREATE TABLE IF NOT EXISTS session_plus_fields (
@@ -38,8 +40,17 @@ CREATE TABLE IF NOT EXISTS session_plus_fields (
 ) STRICT;
 ";
 
-/// Create the tables if needed and check the stored schema version, in one
-/// write transaction (so two processes opening a new file at once agree).
+/// Version 1 to 2: tombstones (a session moved to a new id at login) get
+/// their own column; every existing record is a live record.
+const V1_TO_V2: &str = "
+ALTER TABLE session_plus_records
+    ADD COLUMN moved INTEGER NOT NULL DEFAULT 0 CHECK (moved IN (0, 1));
+UPDATE session_plus_schema SET version = 2 WHERE id = 1;
+";
+
+/// Create the tables if needed, upgrade an older schema, and check the stored
+/// schema version, in one write transaction (so two processes opening a file
+/// at once agree).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -62,6 +73,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(db)?;
         }
         Some(v) if v == VERSION => {}
+        Some(1) => tx.execute_batch(V1_TO_V2).map_err(db)?,
         Some(v) => {
             return Err(Error::backend(
                 crate::LABEL,

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use session_plus_core::store::{Capabilities, Changes, Record, SessionStore};
-use session_plus_core::{unix_now, RecordKey, Result};
+use session_plus_core::{unix_now, Error, RecordKey, Result};
 use tokio::task::JoinHandle;
 
-use crate::ops::{self, Stored};
+use crate::ops::{self, Moved, Stored};
 use crate::pool::Pool;
 use crate::{db, schema};
 
@@ -255,11 +255,11 @@ fn corrupt(op: &'static str) -> bool {
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            field_level_writes: true,
-            compare_and_swap: true,
-            native_ttl: false,
-        }
+        Capabilities::new()
+            .field_level_writes(true)
+            .compare_and_swap(true)
+            .delete_by_field(true)
+            .delete_expired(true)
     }
 
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
@@ -298,6 +298,52 @@ impl SessionStore for SqliteStore {
             Stored::Live(_) => Ok(true),
             Stored::Absent => Ok(false),
             Stored::Corrupt => Ok(corrupt("update")),
+        }
+    }
+
+    /// One immediate transaction: read the record, delete its fields, turn
+    /// its row into the tombstone.
+    async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
+        let (key, now) = (key.store_key(), unix_now());
+        match self
+            .inner
+            .pool
+            .write(move |c| ops::supersede(c, &key, until, now))
+            .await?
+        {
+            Stored::Live(record) => Ok(Some(record)),
+            Stored::Absent => Ok(None),
+            Stored::Corrupt => {
+                corrupt("supersede");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Supersede and create in one immediate transaction: both or neither.
+    async fn move_to(
+        &self,
+        from: &RecordKey,
+        to: &RecordKey,
+        changes: &Changes,
+        binding: &str,
+        tombstone_until: i64,
+    ) -> Result<bool> {
+        let (from, to, now) = (from.store_key(), to.store_key(), unix_now());
+        let (changes, binding) = (changes.clone(), binding.to_owned());
+        let moved = self
+            .inner
+            .pool
+            .write(move |c| ops::move_to(c, &from, &to, &changes, &binding, tombstone_until, now))
+            .await?;
+        match moved {
+            Moved::Done => Ok(true),
+            Moved::Absent => Ok(false),
+            Moved::Corrupt => Ok(corrupt("move_to")),
+            Moved::Taken => Err(Error::backend(
+                crate::LABEL,
+                "the new session id is already taken (broken random number generator?)",
+            )),
         }
     }
 

@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use session_plus_core::store::{Capabilities, Changes, Record, RecordMeta, SessionStore};
+use session_plus_core::store::{Capabilities, Changes, MetaUpdate, Record, SessionStore};
 use session_plus_core::{RecordKey, Result};
 use session_plus_sqlite::SqliteStore;
 use tempfile::TempDir;
 
 /// A store plus the directory holding its file, removed when the store goes.
-/// Every call is forwarded, so the suite tests `SqliteStore`'s own methods.
+/// Every call is forwarded (the optional and defaulted ones included), so the
+/// suite tests `SqliteStore`'s own methods; the suite's capability check
+/// would catch a forgotten one.
 #[derive(Debug)]
 struct TempStore {
     store: SqliteStore,
@@ -29,11 +31,34 @@ impl SessionStore for TempStore {
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
         self.store.update(key, changes).await
     }
-    async fn touch(&self, key: &RecordKey, meta: &RecordMeta) -> Result<bool> {
+    async fn touch(&self, key: &RecordKey, meta: &MetaUpdate) -> Result<bool> {
         self.store.touch(key, meta).await
+    }
+    async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
+        self.store.supersede(key, until).await
+    }
+    async fn move_to(
+        &self,
+        from: &RecordKey,
+        to: &RecordKey,
+        changes: &Changes,
+        binding: &str,
+        tombstone_until: i64,
+    ) -> Result<bool> {
+        self.store
+            .move_to(from, to, changes, binding, tombstone_until)
+            .await
     }
     async fn delete(&self, key: &RecordKey) -> Result<()> {
         self.store.delete(key).await
+    }
+    async fn delete_by_field(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<u64> {
+        self.store.delete_by_field(prefix, field, value).await
     }
     async fn delete_expired(&self) -> Result<u64> {
         self.store.delete_expired().await

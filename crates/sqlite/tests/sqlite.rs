@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use session_plus_conformance::fixtures::{
-    changes, key, live_meta, meta_expiring_at, record, PREFIX,
+    changes, key, live_meta, meta_expiring_at, record, refresh, refresh_to, PREFIX,
 };
 use session_plus_core::store::SessionStore;
 use session_plus_core::{
-    unix_now, FieldRules, Interface, Key, RecordKey, Session, SessionId, SessionManager,
+    unix_now, FieldRules, Interface, Key, RecordKey, SessionDriver, SessionId, SessionManager,
 };
 use session_plus_sqlite::{SqliteOptions, SqliteStore};
 
@@ -42,14 +42,14 @@ async fn data_survives_reopening_the_file() {
         [("user", json!(42)), ("prefs", json!({"theme": "dark"}))],
         live_meta(),
     );
+    let refresh = refresh_to(rec.meta.expires + 10);
+    let mut want = rec.meta.clone();
+    refresh.apply_to(&mut want);
     {
         let store = SqliteStore::open(&path).unwrap();
         assert!(store.create(&k, &rec).await.unwrap());
         assert!(store
-            .update(
-                &k,
-                &changes([("more", json!([1]))], &["prefs"], rec.meta.clone())
-            )
+            .update(&k, &changes([("more", json!([1]))], &["prefs"], refresh))
             .await
             .unwrap());
     }
@@ -67,7 +67,69 @@ async fn data_survives_reopening_the_file() {
         ]
         .into()
     );
-    assert_eq!(got.meta, rec.meta);
+    assert_eq!(got.meta, want);
+}
+
+/// A database written by the previous version (schema 1, no tombstones) is
+/// upgraded in place on open: its records read as before and can be moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_1_databases_are_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let k = key(PREFIX);
+    let expires = unix_now() + 3600;
+    {
+        let conn = raw(&path);
+        conn.execute_batch(
+            "CREATE TABLE session_plus_schema (
+                 id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
+             CREATE TABLE session_plus_records (
+                 key TEXT PRIMARY KEY NOT NULL,
+                 permanent INTEGER NOT NULL CHECK (permanent IN (0, 1)),
+                 created INTEGER NOT NULL, accessed INTEGER NOT NULL,
+                 expires INTEGER NOT NULL, binding TEXT NOT NULL) STRICT, WITHOUT ROWID;
+             CREATE INDEX session_plus_records_expires ON session_plus_records (expires);
+             CREATE TABLE session_plus_fields (
+                 key TEXT NOT NULL, name TEXT NOT NULL, value_json TEXT NOT NULL,
+                 PRIMARY KEY (key, name)) STRICT;
+             INSERT INTO session_plus_schema (id, version) VALUES (1, 1);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO session_plus_records VALUES (?1, 1, 10, 20, ?2, 'bound')",
+            rusqlite::params![k.store_key(), expires],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO session_plus_fields VALUES (?1, 'user', '42')",
+            [k.store_key()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let got = store.load(&k).await.unwrap().expect("the old record");
+    assert_eq!(got.fields["user"], json!(42));
+    assert!(got.meta.permanent && !got.meta.moved);
+    assert_eq!(
+        (got.meta.created, got.meta.accessed, got.meta.expires),
+        (10, 20, expires)
+    );
+    assert_eq!(got.meta.binding, "bound");
+    let snapshot = store.supersede(&k, unix_now() + 60).await.unwrap();
+    assert_eq!(snapshot, Some(got));
+    assert!(store.load(&k).await.unwrap().unwrap().meta.moved);
+    let version: i64 = raw(&path)
+        .query_row("SELECT version FROM session_plus_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    // Opening again leaves the upgraded file as it is.
+    drop(store);
+    assert!(SqliteStore::open(&path)
+        .unwrap()
+        .load(&k)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +156,12 @@ async fn corrupt_value_is_absent_and_never_overwritten() {
     assert!(!store
         .update(
             &k,
-            &changes([("b", json!(3)), ("c", json!(4))], &[], live_meta())
+            &changes([("b", json!(3)), ("c", json!(4))], &[], refresh())
         )
         .await
         .unwrap());
     assert!(!store
-        .touch(&k, &meta_expiring_at(unix_now() + 99_999))
+        .touch(&k, &refresh_to(unix_now() + 99_999))
         .await
         .unwrap());
     assert!(!store
@@ -155,7 +217,7 @@ async fn invalid_utf8_is_corrupt_too() {
         .unwrap();
     assert!(store.load(&k).await.unwrap().is_none());
     assert!(!store
-        .update(&k, &changes([("a", json!("y"))], &[], live_meta()))
+        .update(&k, &changes([("a", json!("y"))], &[], refresh()))
         .await
         .unwrap());
 }
@@ -176,9 +238,9 @@ async fn a_corrupt_session_starts_fresh_through_the_session_layer() {
             .build()
             .unwrap(),
     );
-    let s = Session::new(manager.clone(), std::iter::empty());
-    s.insert("user", 1).await.unwrap();
-    let done = s.finish().await;
+    let d = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
+    d.session().insert("user", 1).await.unwrap();
+    let done = d.finish().await;
     let cookie = done.cookies[0]
         .header_value()
         .split(';')
@@ -194,14 +256,16 @@ async fn a_corrupt_session_starts_fresh_through_the_session_layer() {
         )
         .unwrap();
 
-    let s = Session::new(manager, [cookie.as_str()]);
+    let d = SessionDriver::new(manager, [cookie.as_bytes()]);
+    let s = d.session();
     assert_eq!(
         s.get::<u64>("user").await.unwrap(),
         None,
         "a corrupt record must read as a new session"
     );
     s.insert("user", 2).await.unwrap();
-    let done = s.finish().await;
+    drop(s);
+    let done = d.finish().await;
     assert!(
         done.error.is_none(),
         "a corrupt record must not fail the request: {:?}",
@@ -241,7 +305,7 @@ async fn errors_keep_their_source_and_never_show_ids() {
             .map(|_| ())
             .expect_err("create"),
         store
-            .update(&k, &changes([("a", json!(1))], &[], live_meta()))
+            .update(&k, &changes([("a", json!(1))], &[], refresh()))
             .await
             .map(|_| ())
             .expect_err("update"),
@@ -281,9 +345,9 @@ fn a_newer_schema_version_is_refused() {
     let err = SqliteStore::open(&path).expect_err("a newer schema must be refused");
     let source = std::error::Error::source(&err).expect("source").to_string();
     assert!(source.contains("99"), "{source}");
-    // An older-or-equal schema opens again once fixed.
+    // The current schema opens again once fixed.
     raw(&path)
-        .execute("UPDATE session_plus_schema SET version = 1", [])
+        .execute("UPDATE session_plus_schema SET version = 2", [])
         .unwrap();
     SqliteStore::open(&path).unwrap();
 }
@@ -404,7 +468,7 @@ async fn two_stores_on_one_file_do_not_lose_updates() {
         for (name, store) in [("a", a.clone()), ("b", b.clone())] {
             let k = k.clone();
             tasks.push(tokio::spawn(async move {
-                let delta = changes([(format!("{name}{i}"), json!(i))], &[], live_meta());
+                let delta = changes([(format!("{name}{i}"), json!(i))], &[], refresh());
                 assert!(store.update(&k, &delta).await.unwrap());
             }));
         }
@@ -435,7 +499,7 @@ async fn many_concurrent_loads() {
             let (store, k) = (store.clone(), k.clone());
             tokio::spawn(async move {
                 if i % 8 == 0 {
-                    let delta = changes([(format!("w{i}"), json!(i))], &[], live_meta());
+                    let delta = changes([(format!("w{i}"), json!(i))], &[], refresh());
                     assert!(store.update(&k, &delta).await.unwrap());
                 } else {
                     assert_eq!(store.load(&k).await.unwrap().unwrap().fields["a"], json!(1));
