@@ -35,6 +35,23 @@ pub trait CookieFormat: fmt::Debug + Send + Sync + 'static {
     fn encode(&self, record: &Record) -> String;
     /// The record in `value`, if it verifies and is live at `now` (Unix seconds).
     fn decode(&self, value: &str, now: i64) -> Option<Record>;
+
+    /// Field names this format keeps for itself (e.g. Flask's `_permanent`,
+    /// which carries permanence inside the payload). The session refuses them
+    /// to handlers (`get`, `insert`, `remove` are errors; `keys` and `to_map`
+    /// leave them out) and a configuration that includes one in this
+    /// interface's fields is rejected. None by default.
+    ///
+    /// ```
+    /// use session_plus_core::cookie_format::{CookieFormat, SignedFormat};
+    /// use session_plus_core::{Key, KeyRing};
+    ///
+    /// let format = SignedFormat::new(&KeyRing::new(Key::generate()), "data");
+    /// assert!(format.reserved_fields().is_empty());
+    /// ```
+    fn reserved_fields(&self) -> &[&str] {
+        &[]
+    }
 }
 
 /// The meta travels as a compact array, `[created, accessed - created,

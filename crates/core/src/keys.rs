@@ -42,18 +42,21 @@ impl Key {
     ///
     /// ```
     /// let key = session_plus_core::Key::generate();
-    /// assert_eq!(key.raw().len(), 64);
+    /// assert_eq!(format!("{key:?}"), "Key(REDACTED)");
+    /// ```
+    ///
+    /// The secret never leaves the key: formats that need a raw secret
+    /// (Flask's itsdangerous) take their own (`session_plus_flask::FlaskSecrets`).
+    ///
+    /// ```compile_fail
+    /// let key = session_plus_core::Key::generate();
+    /// let _ = key.raw();
     /// ```
     pub fn generate() -> Self {
         let mut bytes = [0u8; 64];
         #[allow(clippy::expect_used)]
         getrandom::getrandom(&mut bytes).expect("the OS random number generator failed");
         Self(bytes.as_slice().into())
-    }
-
-    /// The raw secret, for formats that key their MAC with it directly (Flask).
-    pub fn raw(&self) -> &[u8] {
-        &self.0
     }
 
     /// A 32-byte subkey for one purpose (`sign`, `encrypt`, `id`) and one cookie

@@ -28,6 +28,8 @@ pub(crate) struct Resolved {
     /// The cookie name as a metric label, shared (cloning it allocates
     /// nothing).
     pub(crate) label: metrics::SharedString,
+    /// Field names the interface's cookie format keeps for itself.
+    pub(crate) reserved: Box<[String]>,
 }
 
 impl Resolved {
@@ -182,6 +184,28 @@ impl SessionManager {
     pub(crate) fn index_of(&self, cookie_name: &str) -> Option<usize> {
         self.interfaces.iter().position(|r| r.name() == cookie_name)
     }
+
+    /// Refuse `field` if the cookie format of one of its `owners` reserves it
+    /// (see [`CookieFormat::reserved_fields`]).
+    pub(crate) fn check_reserved(&self, field: &str, owners: &[usize]) -> Result<()> {
+        match owners.iter().find(|&&i| self.interfaces[i].reserves(field)) {
+            Some(&i) => Err(Error::invalid_field(
+                field,
+                &format!(
+                    "is reserved by the cookie format of interface `{}`",
+                    self.interfaces[i].name()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Resolved {
+    /// Whether this interface's cookie format keeps `field` for itself.
+    pub(crate) fn reserves(&self, field: &str) -> bool {
+        self.reserved.iter().any(|r| r == field)
+    }
 }
 
 /// Builder of a [`SessionManager`]; `build` validates everything.
@@ -214,6 +238,21 @@ impl SessionManagerBuilder {
         let mut resolved = Vec::with_capacity(self.interfaces.len());
         for iface in self.interfaces {
             validate(&iface)?;
+            let reserved: Box<[String]> = match &iface.backend {
+                BackendChoice::CookieFormat(f) => {
+                    f.reserved_fields().iter().map(|&r| r.to_owned()).collect()
+                }
+                _ => Box::default(),
+            };
+            if let FieldRules::Include(fields) = &iface.fields {
+                if let Some(f) = fields.iter().find(|f| reserved.contains(f)) {
+                    return Err(Error::config(
+                        &iface.cookie_name,
+                        "session_fields",
+                        format!("field `{f}` is reserved by this interface's cookie format"),
+                    ));
+                }
+            }
             if !seen.insert(iface.cookie_name.clone()) {
                 return Err(Error::config(
                     &iface.cookie_name,
@@ -258,6 +297,7 @@ impl SessionManagerBuilder {
                 label: metrics::SharedString::from_shared(Arc::from(iface.cookie_name.as_str())),
                 config: iface,
                 kind,
+                reserved,
             });
         }
         let rules: Vec<&FieldRules> = resolved.iter().map(|r| &r.config.fields).collect();

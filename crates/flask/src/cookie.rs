@@ -38,9 +38,16 @@ const MAX_INFLATED: u64 = 1 << 20;
 ///   future timestamp is ever rejected, as in Python).
 ///
 /// Mapping to a [`Record`]: the fields are the session dict in tagged form
-/// (see [`crate::tagged`]) minus `_permanent`, which becomes
-/// [`RecordMeta::permanent`] (and is written back as `"_permanent": true` when
-/// permanent). The timestamp is `created` and `accessed` (Flask keeps no
+/// (see [`crate::tagged`]). Its `_permanent` key gives
+/// [`RecordMeta::permanent`] (Python's truthiness, as Flask reads it) and
+/// stays in the record as it was, so a session holding `"_permanent": false`
+/// keeps it; the format reserves the name (see
+/// [`CookieFormat::reserved_fields`]), so handlers cannot reach it and
+/// change permanence with `set_permanent`. On write, `_permanent` is kept
+/// when it still says the record's permanence, set to the new permanence as
+/// a bool when it does not (Flask's `session.permanent = ...`), and added as
+/// `true` for a permanent session that had none. The timestamp is `created`
+/// and `accessed` (Flask keeps no
 /// creation time, so an `absolute_lifetime` counts from the last write),
 /// `expires` is the last second `max_age` accepts plus one (or [`FAR_FUTURE`]),
 /// `binding` is empty. Signing uses `accessed`.
@@ -123,11 +130,20 @@ impl FlaskCookieFormat {
         let mut dict: Map<String, Value> = record
             .fields
             .iter()
-            .filter(|(k, _)| k.as_str() != PERMANENT)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if record.meta.permanent && self.permanence_in_payload {
-            dict.insert(PERMANENT.to_owned(), Value::Bool(true));
+        let permanent = record.meta.permanent;
+        match dict.get(PERMANENT) {
+            // As it was (e.g. `false`, or a truthy non-bool a Python app put there).
+            Some(v) if truthy(v) == permanent => {}
+            // Changed in this request: what Flask's `session.permanent = ...` writes.
+            Some(_) => {
+                dict.insert(PERMANENT.to_owned(), Value::Bool(permanent));
+            }
+            None if permanent && self.permanence_in_payload => {
+                dict.insert(PERMANENT.to_owned(), Value::Bool(true));
+            }
+            None => {}
         }
         json::write(&top_level(dict))
     }
@@ -244,19 +260,17 @@ impl CookieFormat for FlaskCookieFormat {
             tracing::warn!("Flask session cookie verified but its payload cannot be represented; treated as absent");
             return None;
         };
-        let (fields, permanent) = split_permanent(dict);
-        Some(Record {
-            fields,
-            meta: RecordMeta {
-                permanent,
-                created: ts,
-                accessed: ts,
-                expires: self
-                    .max_age
-                    .map_or(FAR_FUTURE, |m| ts.saturating_add(m).saturating_add(1)),
-                binding: String::new(),
-            },
-        })
+        let permanent = dict.get(PERMANENT).is_some_and(truthy);
+        let expires = self
+            .max_age
+            .map_or(FAR_FUTURE, |m| ts.saturating_add(m).saturating_add(1));
+        let meta = RecordMeta::new(ts, expires, "").with_permanent(permanent);
+        Some(Record::new(dict.into_iter().collect(), meta))
+    }
+
+    /// `_permanent`: Flask's permanence flag, kept in the payload.
+    fn reserved_fields(&self) -> &[&str] {
+        &[PERMANENT]
     }
 }
 
@@ -275,16 +289,10 @@ mod tests {
         let Value::Object(m) = fields else {
             panic!("fields must be an object")
         };
-        Record {
-            fields: m.into_iter().collect(),
-            meta: RecordMeta {
-                permanent,
-                created: TS,
-                accessed: TS,
-                expires: 0,
-                binding: String::new(),
-            },
-        }
+        Record::new(
+            m.into_iter().collect(),
+            RecordMeta::new(TS, 0, "").with_permanent(permanent),
+        )
     }
 
     /// Spec section 1 vectors, both directions.
@@ -307,7 +315,9 @@ mod tests {
         for (format, fields, permanent, cookie) in cases.clone() {
             let want = record(fields, permanent);
             assert_eq!(format.encode(&want), cookie);
-            let got = format.decode(cookie, TS).expect("vector must verify");
+            let mut got = format.decode(cookie, TS).expect("vector must verify");
+            let flag = got.fields.remove(PERMANENT);
+            assert_eq!(flag, permanent.then_some(json!(true)));
             assert_eq!(got.fields, want.fields);
             assert_eq!(got.meta.permanent, permanent);
             assert_eq!((got.meta.created, got.meta.accessed), (TS, TS));
@@ -411,7 +421,9 @@ mod tests {
         let r = record(fields, true);
         let cookie = flask.encode(&r);
         let back = flask.decode(&cookie, TS).unwrap();
-        assert_eq!(back.fields, r.fields);
+        let mut fields = back.fields.clone();
+        assert_eq!(fields.remove(PERMANENT), Some(json!(true)));
+        assert_eq!(fields, r.fields);
         assert!(back.meta.permanent);
         assert_eq!(flask.encode(&back), cookie);
     }
@@ -473,5 +485,72 @@ mod tests {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert_eq!(text, r#"{" di":{" t__":5}}"#);
         assert_eq!(flask.decode(&cookie, TS).unwrap().fields, r.fields);
+    }
+
+    /// The payload's `_permanent` after one decode, a permanence change to
+    /// `set` (None: unchanged), and an encode.
+    fn permanent_after(
+        format: &FlaskCookieFormat,
+        dict: Value,
+        set: Option<bool>,
+    ) -> Option<Value> {
+        let signed = {
+            let Value::Object(m) = dict else { panic!() };
+            let v = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(json::write(&Value::Object(m))),
+                encode_timestamp(TS)
+            );
+            format.signer.sign(&v)
+        };
+        let mut r = format.decode(&signed, TS).unwrap();
+        if let Some(p) = set {
+            r.meta.permanent = p;
+        }
+        let back = format.decode(&format.encode(&r), TS).unwrap();
+        back.fields.get(PERMANENT).cloned()
+    }
+
+    #[test]
+    fn permanent_flag_is_kept_as_it_was_unless_permanence_changes() {
+        for format in [
+            FlaskCookieFormat::flask(secrets()),
+            FlaskCookieFormat::flask_session_plus(secrets()),
+            FlaskCookieFormat::flask_session_plus(secrets()).permanence_in_payload(false),
+        ] {
+            let p = |d, set| permanent_after(&format, d, set);
+            assert_eq!(
+                p(json!({"a": 1, "_permanent": false}), None),
+                Some(json!(false))
+            );
+            assert_eq!(
+                p(json!({"a": 1, "_permanent": true}), None),
+                Some(json!(true))
+            );
+            assert_eq!(p(json!({"a": 1, "_permanent": 1}), None), Some(json!(1)));
+            assert_eq!(p(json!({"a": 1, "_permanent": ""}), None), Some(json!("")));
+            assert_eq!(p(json!({"a": 1}), None), None);
+            // Changed by the request: a bool, as Flask's setter writes.
+            assert_eq!(
+                p(json!({"a": 1, "_permanent": false}), Some(true)),
+                Some(json!(true))
+            );
+            assert_eq!(
+                p(json!({"a": 1, "_permanent": 1}), Some(false)),
+                Some(json!(false))
+            );
+            assert_eq!(
+                p(json!({"a": 1, "_permanent": true}), Some(false)),
+                Some(json!(false))
+            );
+        }
+        let flask = FlaskCookieFormat::flask(secrets());
+        assert_eq!(
+            permanent_after(&flask, json!({"a": 1}), Some(true)),
+            Some(json!(true))
+        );
+        let fsp = FlaskCookieFormat::flask_session_plus(secrets()).permanence_in_payload(false);
+        assert_eq!(permanent_after(&fsp, json!({"a": 1}), Some(true)), None);
+        assert_eq!(flask.reserved_fields(), ["_permanent"]);
     }
 }

@@ -8,9 +8,6 @@ use crate::{Error, Result};
 /// Longest field name accepted, in bytes.
 pub const MAX_FIELD_NAME: usize = 256;
 
-/// Names the core keeps for itself (Flask's own permanence flag among them).
-pub const RESERVED_FIELDS: &[&str] = &["_permanent"];
-
 /// Which fields an interface owns.
 ///
 /// In a TOML/JSON document it is written as in flask-session-plus:
@@ -90,14 +87,16 @@ impl FieldRules {
 }
 
 /// Check a field name: non-empty, at most [`MAX_FIELD_NAME`] bytes, no control
-/// characters, not reserved.
+/// characters. Names a cookie format keeps for itself are refused per
+/// interface ([`CookieFormat::reserved_fields`](crate::cookie_format::CookieFormat::reserved_fields)),
+/// not here: `_permanent` is an ordinary name unless a Flask interface owns it.
 ///
 /// ```
 /// use session_plus_core::config::check_field_name;
 /// assert!(check_field_name("user_id").is_ok());
 /// assert!(check_field_name("").is_err());
 /// assert!(check_field_name("a\nb").is_err());
-/// assert!(check_field_name("_permanent").is_err());
+/// assert!(check_field_name("_permanent").is_ok());
 /// ```
 pub fn check_field_name(name: &str) -> Result<()> {
     if name.is_empty() {
@@ -108,9 +107,6 @@ pub fn check_field_name(name: &str) -> Result<()> {
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid_field(name, "contains control characters"));
-    }
-    if RESERVED_FIELDS.contains(&name) {
-        return Err(Error::invalid_field(name, "is reserved"));
     }
     Ok(())
 }

@@ -216,6 +216,7 @@ impl Session {
     pub async fn get_value(&self, field: &str) -> Result<Option<serde_json::Value>> {
         check_field_name(field)?;
         let owners = self.manager().router.owners(field);
+        self.manager().check_reserved(field, owners)?;
         let mut st = self.state().await?;
         self.ensure_loaded(&mut st, owners).await?;
         // The last configured owner holding the field wins.
@@ -238,6 +239,7 @@ impl Session {
         check_field_name(field)?;
         let value = serde_json::to_value(value).map_err(|e| Error::serialization(field, e))?;
         let owners = self.manager().router.owners(field);
+        self.manager().check_reserved(field, owners)?;
         if owners.is_empty() {
             return Err(Error::unknown_field(field));
         }
@@ -268,6 +270,7 @@ impl Session {
     pub async fn remove_value(&self, field: &str) -> Result<Option<serde_json::Value>> {
         check_field_name(field)?;
         let owners = self.manager().router.owners(field);
+        self.manager().check_reserved(field, owners)?;
         let mut st = self.state().await?;
         self.ensure_writable(&mut st, owners).await?;
         let mut out = None;
@@ -293,8 +296,13 @@ impl Session {
         let mut st = self.state().await?;
         self.ensure_loaded(&mut st, &all).await?;
         let mut map = Fields::new();
-        for slot in &st.slots {
-            map.extend(slot.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (slot, r) in st.slots.iter().zip(&self.manager().interfaces) {
+            map.extend(
+                slot.fields
+                    .iter()
+                    .filter(|(k, _)| !r.reserves(k))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
         }
         Ok(map)
     }
