@@ -65,12 +65,27 @@ pub use id::{RecordKey, SessionId};
 pub use keys::{Key, KeyRing, MIN_KEY_LEN};
 pub use manager::{SessionManager, SessionManagerBuilder};
 pub use session::Session;
-pub use set_cookie::{http_date, SetCookie};
+pub use set_cookie::SetCookie;
 
-/// Seconds since the Unix epoch, now.
+/// Seconds since the Unix epoch, now: the clock of every time in
+/// [`RecordMeta`](store::RecordMeta). Part of the store API: a backend without
+/// native expiry compares [`RecordMeta::expires`](store::RecordMeta::expires)
+/// with it ([`Record::is_live`](store::Record::is_live)) so that it agrees with
+/// the core about when a record ends.
 ///
 /// ```
-/// assert!(session_plus_core::unix_now() > 1_700_000_000);
+/// use session_plus_core::store::{Fields, Record, RecordMeta};
+///
+/// let now = session_plus_core::unix_now();
+/// assert!(now > 1_700_000_000);
+/// assert!(Record::new(Fields::new(), RecordMeta::new(now, now + 60, "b")).is_live(now));
+/// ```
+///
+/// The HTTP date formatting the core uses for `Expires` is not public (the
+/// `httpdate` crate does it):
+///
+/// ```compile_fail
+/// let _ = session_plus_core::http_date(0);
 /// ```
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

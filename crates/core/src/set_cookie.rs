@@ -106,42 +106,40 @@ fn attributes(h: &mut String, cfg: &Interface, max_age: Option<i64>, now: i64) {
     h.push_str(cfg.cookie_samesite.as_str());
 }
 
-/// RFC 7231 IMF-fixdate of a Unix time, e.g. `Tue, 14 Nov 2023 22:13:20 GMT`.
-///
-/// ```
-/// assert_eq!(session_plus_core::http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
-/// assert_eq!(session_plus_core::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-/// ```
-pub fn http_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        WD[days.rem_euclid(7) as usize],
-        d,
-        MO[(m - 1) as usize],
-        y,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+/// Latest time a cookie's `Expires` can carry: 9999-12-31T23:59:59Z (the
+/// HTTP date format has four-digit years). A `Max-Age` beyond it is still sent
+/// exactly; browsers use `Max-Age` when both are present.
+const MAX_EXPIRES: i64 = 253_402_300_799;
+
+/// RFC 7231 IMF-fixdate of a Unix time, clamped to 1970..=9999, e.g.
+/// `Tue, 14 Nov 2023 22:13:20 GMT`.
+fn http_date(unix: i64) -> String {
+    let secs = u64::try_from(unix.clamp(0, MAX_EXPIRES)).unwrap_or(0);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdates_clamped_to_four_digit_years() {
+        assert_eq!(http_date(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(MAX_EXPIRES), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+
+    #[test]
+    fn a_huge_max_age_still_gives_a_valid_expires() {
+        let cfg = Interface::secure_cookie("data");
+        let c = SetCookie::new(&cfg, "v", Some(i64::MAX / 4), i64::MAX - 1);
+        assert!(
+            c.header_value()
+                .contains("; Expires=Fri, 31 Dec 9999 23:59:59 GMT;"),
+            "{}",
+            c.header_value()
+        );
+    }
 }

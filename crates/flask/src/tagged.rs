@@ -256,6 +256,13 @@ impl<'de> Deserialize<'de> for Uuid {
 /// Holds Unix seconds; converts to and from [`SystemTime`]. Python reads it
 /// back as an aware UTC `datetime`; years 1 to 9999 (Python's range).
 ///
+/// Read and written exactly as Flask does, quirks included: Flask writes the
+/// year with four digits, and reads dates with `email.utils` (through
+/// werkzeug's `parse_date`), which takes a year below 100 as a two-digit
+/// year: `0001`..`0068` are 2001..2068, `0069`..`0099` are 1969..1999. So
+/// a Python `datetime(1, 1, 1)` comes back from a cookie as 2001-01-01, in
+/// Flask and here alike.
+///
 /// ```
 /// use session_plus_flask::HttpDate;
 /// let d = HttpDate::from_unix(1_704_164_645);
@@ -263,6 +270,11 @@ impl<'de> Deserialize<'de> for Uuid {
 /// assert_eq!(HttpDate::parse("Tue, 02 Jan 2024 03:04:05 GMT"), Ok(d));
 /// assert_eq!(serde_json::to_value(d).unwrap(),
 ///            serde_json::json!({" d": "Tue, 02 Jan 2024 03:04:05 GMT"}));
+///
+/// // Year 1 is written as Flask writes it, and read as Flask reads it: 2001.
+/// let year_1 = HttpDate::from_unix(-62_135_596_800);
+/// assert_eq!(year_1.to_string(), "Mon, 01 Jan 0001 00:00:00 GMT");
+/// assert_eq!(HttpDate::parse(&year_1.to_string()).unwrap().rfc3339(), "2001-01-01T00:00:00Z");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct HttpDate {
@@ -277,6 +289,55 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// `email.utils`' month names (short and long, lowercase), in its order.
+const PY_MONTH_NAMES: [&str; 24] = [
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// `email.utils`' day names.
+const PY_DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// `email.utils`' named time zones, as `±hhmm`.
+const PY_ZONES: [(&str, i64); 14] = [
+    ("UT", 0),
+    ("UTC", 0),
+    ("GMT", 0),
+    ("Z", 0),
+    ("AST", -400),
+    ("ADT", -300),
+    ("EST", -500),
+    ("EDT", -400),
+    ("CST", -600),
+    ("CDT", -500),
+    ("MST", -700),
+    ("MDT", -600),
+    ("PST", -800),
+    ("PDT", -700),
+];
+
 impl HttpDate {
     /// The instant `unix` seconds after the Unix epoch.
     pub fn from_unix(unix: i64) -> Self {
@@ -288,49 +349,44 @@ impl HttpDate {
         self.unix
     }
 
-    /// Parse an IMF-fixdate (`Tue, 02 Jan 2024 03:04:05 GMT`), the form Flask writes.
+    /// Parse a date the way Flask reads a tagged datetime (werkzeug's
+    /// `parse_date`, i.e. `email.utils.parsedate_to_datetime`): the
+    /// IMF-fixdate Flask writes (`Tue, 02 Jan 2024 03:04:05 GMT`), and the
+    /// looser forms `email.utils` accepts (no day name, RFC 850 dashes,
+    /// numeric or named zones, two-digit years). The day name is not checked.
+    /// A date Flask reads as `None` is an error here.
+    ///
+    /// ```
+    /// use session_plus_flask::HttpDate;
+    /// let d = HttpDate::parse("Tue, 02 Jan 2024 03:04:05 GMT").unwrap();
+    /// assert_eq!(HttpDate::parse("2 Jan 24 04:04:05 +0100"), Ok(d));
+    /// assert_eq!(HttpDate::parse("Thu, 01 Jan 0069 00:00:00 GMT").unwrap().rfc3339(), "1969-01-01T00:00:00Z");
+    /// assert!(HttpDate::parse("Tue, 02 Jan 2024 03:04:60 GMT").is_err()); // no leap seconds in Python
+    /// ```
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        const BAD: ParseError =
-            ParseError("expected an HTTP date like `Tue, 02 Jan 2024 03:04:05 GMT`");
-        let rest = s
-            .get(5..)
-            .filter(|_| s.as_bytes().get(3..5) == Some(b", "))
-            .ok_or(BAD)?;
-        let parts: Vec<&str> = rest.split(' ').collect();
-        let [day, mon, year, time, "GMT"] = parts.as_slice() else {
-            return Err(BAD);
-        };
-        let num = |t: &str, len: usize| -> Result<i64, ParseError> {
-            if t.len() != len || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(BAD);
-            }
-            t.parse().map_err(|_| BAD)
-        };
-        let d = num(day, 2)?;
-        let m = MONTHS.iter().position(|x| x == mon).ok_or(BAD)? as i64 + 1;
-        let y = num(year, 4)?;
-        let hms: Vec<&str> = time.split(':').collect();
-        let [hh, mm, ss] = hms.as_slice() else {
-            return Err(BAD);
-        };
-        let (hh, mm, ss) = (num(hh, 2)?, num(mm, 2)?, num(ss, 2)?);
-        if !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 || y == 0 {
-            return Err(BAD);
-        }
-        let days = days_from_civil(y, m, d);
-        if civil_from_days(days) != (y, m, d) {
-            return Err(BAD); // 31 Feb and the like
-        }
-        Ok(Self::from_unix(
-            days * 86_400 + hh * 3600 + mm * 60 + ss.min(59),
+        py_parse_date(s).map(Self::from_unix).ok_or(ParseError(
+            "expected an HTTP date like `Tue, 02 Jan 2024 03:04:05 GMT`",
         ))
     }
 
+    /// The date as Flask writes it (`email.utils.format_datetime`), if it lies
+    /// in Python's years 1..9999.
     fn format(&self) -> Option<String> {
         if !(MIN_UNIX..=MAX_UNIX).contains(&self.unix) {
             return None;
         }
-        Some(session_plus_core::http_date(self.unix))
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let days = self.unix.div_euclid(86_400);
+        let secs = self.unix.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        Some(format!(
+            "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+            WEEKDAYS[usize::try_from(days.rem_euclid(7)).ok()?],
+            MONTHS[usize::try_from(m - 1).ok()?],
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        ))
     }
 
     /// RFC 3339 text in UTC, e.g. `2024-01-02T03:04:05Z` (the form [`Untagged`] gives).
@@ -348,6 +404,174 @@ impl HttpDate {
             secs % 3600 / 60,
             secs % 60
         )
+    }
+}
+
+/// Python's `str.split()` separators.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `int()` of a short text: optional sign, ASCII digits, single
+/// underscores between digits, surrounding whitespace. `None` where Python
+/// raises (or where the number is too large for any date to use).
+fn py_int(s: &str) -> Option<i64> {
+    let s = s.trim_matches(py_space);
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for b in digits.bytes() {
+        match b {
+            b'_' => {}
+            b'0'..=b'9' => n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?,
+            _ => return None,
+        }
+    }
+    Some(if neg { -n } else { n })
+}
+
+/// `email.utils._parsedate_tz` (CPython 3.11) then the `datetime` checks of
+/// `parsedate_to_datetime` and werkzeug's `parse_date` (a date without a
+/// zone is UTC): the Unix time Flask reads from `data`, or `None` where
+/// Flask gets `None`.
+fn py_parse_date(data: &str) -> Option<i64> {
+    let mut data: Vec<String> = data
+        .split(py_space)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let first = data.first()?;
+    if first.ends_with(',') || PY_DAY_NAMES.contains(&first.to_lowercase().as_str()) {
+        data.remove(0);
+    } else if let Some(i) = first.rfind(',') {
+        data[0] = first[i + 1..].to_owned();
+    }
+    if data.len() == 3 {
+        let stuff: Vec<String> = data[0].split('-').map(str::to_owned).collect();
+        if stuff.len() == 3 {
+            data = stuff.into_iter().chain(data.drain(1..)).collect();
+        }
+    }
+    if data.len() == 4 {
+        let s = data[3].clone();
+        match s.find('+').or_else(|| s.find('-')) {
+            Some(i) if i > 0 => {
+                data.truncate(3);
+                data.push(s[..i].to_owned());
+                data.push(s[i..].to_owned());
+            }
+            _ => data.push(String::new()),
+        }
+    }
+    if data.len() < 5 {
+        return None;
+    }
+    data.truncate(5);
+    let mut it = data.into_iter();
+    let (mut dd, mut mm, mut yy, mut tm, mut tz) =
+        (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if dd.is_empty() || mm.is_empty() || yy.is_empty() {
+        return None;
+    }
+    mm = mm.to_lowercase();
+    if !PY_MONTH_NAMES.contains(&mm.as_str()) {
+        (dd, mm) = (mm, dd.to_lowercase());
+        if !PY_MONTH_NAMES.contains(&mm.as_str()) {
+            return None;
+        }
+    }
+    let mut month = PY_MONTH_NAMES.iter().position(|&n| n == mm)? as i64 + 1;
+    if month > 12 {
+        month -= 12;
+    }
+    if dd.ends_with(',') {
+        dd.pop();
+    }
+    if yy.find(':').is_some_and(|i| i > 0) {
+        std::mem::swap(&mut yy, &mut tm);
+    }
+    if yy.ends_with(',') {
+        yy.pop();
+        if yy.is_empty() {
+            return None;
+        }
+    }
+    if !yy.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        std::mem::swap(&mut yy, &mut tz);
+    }
+    if tm.ends_with(',') {
+        tm.pop();
+    }
+    let parts: Vec<&str> = tm.split(':').collect();
+    let (thh, tmm, tss) = match parts[..] {
+        [h, m] => (h, m, "0"),
+        [h, m, s] => (h, m, s),
+        [one] if one.contains('.') => match one.split('.').collect::<Vec<_>>()[..] {
+            [h, m] => (h, m, "0"),
+            [h, m, s] => (h, m, s),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut year = py_int(&yy)?;
+    let day = py_int(&dd)?;
+    let (hour, minute, second) = (py_int(thh)?, py_int(tmm)?, py_int(tss)?);
+    // RFC 822's two-digit years, by the POSIX rule.
+    if year < 100 {
+        year += if year > 68 { 1900 } else { 2000 };
+    }
+    let tz = tz.to_uppercase();
+    let named = PY_ZONES.iter().find(|(n, _)| *n == tz).map(|&(_, o)| o);
+    let mut offset = named.or_else(|| py_int(&tz));
+    if offset == Some(0) && tz.starts_with('-') {
+        offset = None; // -0000: "no zone information", read as UTC
+    }
+    let offset_secs = match offset {
+        Some(o) if o != 0 => {
+            let a = o.checked_abs()?;
+            let secs = (a / 100).checked_mul(3600)?.checked_add(a % 100 * 60)?;
+            if o < 0 {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => 0,
+    };
+    // `datetime(...)` and `timezone(timedelta(seconds=...))` refuse these.
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=59).contains(&second)
+        || offset_secs.abs() >= 86_400
+    {
+        return None;
+    }
+    Some(
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+            - offset_secs,
+    )
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -610,23 +834,81 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn http_dates_round_trip_over_the_python_range() {
-        for unix in [MIN_UNIX, -1, 0, 951_782_400, 1_700_000_000, MAX_UNIX] {
+    fn http_dates_round_trip_over_the_years_flask_reads_back() {
+        // From year 100 on, Flask's written form reads back as the same date.
+        let year_100 = -59_011_459_200;
+        for unix in [year_100, -1, 0, 951_782_400, 1_700_000_000, MAX_UNIX] {
             let d = HttpDate::from_unix(unix);
             assert_eq!(HttpDate::parse(&d.to_string()), Ok(d), "{unix}");
         }
+        assert_eq!(
+            HttpDate::from_unix(year_100).to_string(),
+            "Fri, 01 Jan 0100 00:00:00 GMT"
+        );
         assert_eq!(
             HttpDate::from_unix(MIN_UNIX).to_string(),
             "Mon, 01 Jan 0001 00:00:00 GMT"
         );
         assert!(serde_json::to_value(HttpDate::from_unix(MAX_UNIX + 1)).is_err());
+        assert!(serde_json::to_value(HttpDate::from_unix(MIN_UNIX - 1)).is_err());
+    }
+
+    #[test]
+    fn years_below_100_are_two_digit_years_as_in_python() {
+        let read = |s: &str| HttpDate::parse(s).map(|d| d.rfc3339());
+        for (text, want) in [
+            ("Mon, 01 Jan 0001 00:00:00 GMT", "2001-01-01T00:00:00Z"),
+            ("Sat, 31 Dec 0068 23:59:59 GMT", "2068-12-31T23:59:59Z"),
+            ("Thu, 01 Jan 0069 00:00:00 GMT", "1969-01-01T00:00:00Z"),
+            ("Thu, 31 Dec 0099 12:00:00 GMT", "1999-12-31T12:00:00Z"),
+            ("Sat, 29 Feb 0004 00:00:00 GMT", "2004-02-29T00:00:00Z"),
+            ("Sat, 01 Jan 0000 00:00:00 GMT", "2000-01-01T00:00:00Z"),
+            ("Fri, 01 Jan 0100 00:00:00 GMT", "0100-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(read(text).as_deref(), Ok(want), "{text}");
+        }
+        // Year 1, written as Flask writes it, comes back as 2001 (as in Flask).
+        let year_1 = HttpDate::from_unix(MIN_UNIX);
+        let v = serde_json::to_value(year_1).unwrap();
+        assert_eq!(v, json!({" d": "Mon, 01 Jan 0001 00:00:00 GMT"}));
+        let back: HttpDate = serde_json::from_value(v).unwrap();
+        assert_eq!(back.rfc3339(), "2001-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_looser_forms_email_utils_reads() {
+        let read = |s: &str| HttpDate::parse(s).map(|d| d.rfc3339());
+        for (text, want) in [
+            ("Tue, 02 Jan 2024 03:04:05 UTC", "2024-01-02T03:04:05Z"),
+            ("Tue,02 Jan 2024 03:04:05 GMT", "2024-01-02T03:04:05Z"),
+            ("Sun, 02 Jan 2024 03:04:05 GMT", "2024-01-02T03:04:05Z"),
+            ("2 Jan 2024 03:04:05", "2024-01-02T03:04:05Z"),
+            ("Jan 2 2024 03:04", "2024-01-02T03:04:00Z"),
+            ("02-Jan-24 03:04:05 GMT", "2024-01-02T03:04:05Z"),
+            ("2 january 2024 03.04.05 +0130", "2024-01-02T01:34:05Z"),
+            ("2 Jan 2024 03:04:05-0500", "2024-01-02T08:04:05Z"),
+            ("2 Jan 2024 03:04:05 EST", "2024-01-02T08:04:05Z"),
+            ("2 Jan 2024 03:04:05 -0000", "2024-01-02T03:04:05Z"),
+            ("2 Jan 2024 03:04:05 XYZ", "2024-01-02T03:04:05Z"),
+            ("2 Jan 2_024 03:04:05 GMT", "2024-01-02T03:04:05Z"),
+        ] {
+            assert_eq!(read(text).as_deref(), Ok(want), "{text}");
+        }
         for bad in [
             "",
+            "   ",
+            "é",
+            "02 Jan 2024",
             "Tue, 31 Feb 2024 00:00:00 GMT",
             "Tue, 02 Jan 2024 24:00:00 GMT",
-            "Tue,02 Jan 2024 03:04:05 GMT",
-            "Tue, 02 Jan 2024 03:04:05 UTC",
-            "é",
+            "Tue, 02 Jan 2024 03:04:60 GMT",
+            "Tue, 02 Foo 2024 03:04:05 GMT",
+            "Tue, 02 Jan 2024 03:04:05 +2400",
+            "Tue, 02 Jan 10000 03:04:05 GMT",
+            "Tue, 02 Jan 99999999999999999999999 03:04:05 GMT",
+            "Tue, 02 Jan 2024 03-04-05 GMT",
+            "Tue, 02 Jan 2__024 03:04:05 GMT",
+            "2 Jan -5 03:04:05 GMT",
         ] {
             assert!(HttpDate::parse(bad).is_err(), "{bad}");
         }
