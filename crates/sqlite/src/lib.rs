@@ -5,7 +5,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use session_plus_core::{FieldRules, Interface, Key, Session, SessionManager};
+//! use session_plus_core::{FieldRules, Interface, Key, SessionDriver, SessionManager};
 //! use session_plus_sqlite::SqliteStore;
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -18,14 +18,14 @@
 //!         .build()?,
 //! );
 //!
-//! let session = Session::new(manager.clone(), std::iter::empty());
-//! session.insert("user_id", 42).await?;
-//! let done = session.finish().await;
+//! let request = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
+//! request.session().insert("user_id", 42).await?;
+//! let done = request.finish().await;
 //! assert!(done.error.is_none());
 //!
-//! let cookie = done.cookies[0].header_value().split(';').next().unwrap().to_owned();
-//! let session = Session::new(manager, [cookie.as_str()]);
-//! assert_eq!(session.get::<u64>("user_id").await?, Some(42));
+//! let cookie = done.cookie_header();
+//! let request = SessionDriver::new(manager, [cookie.as_bytes()]);
+//! assert_eq!(request.session().get::<u64>("user_id").await?, Some(42));
 //! # Ok::<(), session_plus_core::Error>(())
 //! # }).unwrap();
 //! ```
@@ -35,21 +35,30 @@
 //! Three `STRICT` tables, created on open if missing (names prefixed so the
 //! store can share a database with the application):
 //!
-//! - `session_plus_records(key, permanent, created, accessed, expires, binding)`:
+//! - `session_plus_records(key, permanent, created, accessed, expires, binding, moved)`:
 //!   one row per record, keyed by [`RecordKey::store_key`](session_plus_core::RecordKey::store_key);
+//!   `moved` marks a tombstone (a session moved to a new id at login);
 //! - `session_plus_fields(key, name, value_json)`: one row per field, the value
 //!   as JSON text;
 //! - `session_plus_schema(version)`: opening a database written by a newer,
-//!   incompatible version of this crate fails instead of misreading it.
+//!   incompatible version of this crate fails instead of misreading it; a
+//!   database of schema 1 (before tombstones) is upgraded in place.
 //!
 //! # Guarantees
 //!
 //! - **Field-level writes.** `update` is one `BEGIN IMMEDIATE` transaction that
 //!   checks a live record is there, then upserts or deletes only the changed
-//!   fields and rewrites the meta. Two requests changing different fields of
-//!   one session both survive, also across processes sharing the file.
-//! - **No resurrection.** `update` and `touch` of a missing or expired record
-//!   write nothing and return `false`.
+//!   fields and merges the meta field by field (permanence only when the
+//!   request changed it, times only forward unless it shortens on purpose).
+//!   Two requests changing different fields of one session both survive, and
+//!   neither undoes the other's permanence, also across processes sharing the
+//!   file.
+//! - **No resurrection.** `update` and `touch` of a missing or expired record,
+//!   or of a tombstone, write nothing and return `false`.
+//! - **Login without lost writes.** `supersede` (and `move_to`, which also
+//!   creates the new record) is one `BEGIN IMMEDIATE` transaction: the record
+//!   read is exactly what the tombstone replaces, so every acknowledged write
+//!   is carried over and later ones are refused.
 //! - **Expiry without a native TTL.** Records whose `expires` has passed are
 //!   filtered out on every read and ignored by `update`/`touch`; `create` may
 //!   reuse their key. They take disk space until swept by
