@@ -12,6 +12,12 @@ pub mod config;
 pub mod page;
 pub mod routes;
 
+/// The README's Rust snippets, compiled as doc tests of this crate (run by
+/// `./scripts/test`): a snippet that stops compiling fails the build.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
+
 use std::sync::Arc;
 use std::time::Instant;
 
