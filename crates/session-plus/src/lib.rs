@@ -1,4 +1,7 @@
 #![doc = include_str!("../README-crate.md")]
+// docs.rs builds with every feature and `--cfg docsrs`: each feature-gated
+// item then says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -24,10 +27,12 @@ pub use session_plus_core::{
     StoreRegistry,
 };
 
-/// The embedded SQLite backend.
+/// The embedded SQLite backend (feature `sqlite`): [`SqliteStore`](sqlite::SqliteStore)
+/// for code, `session_type = "sqlite"` in documents (see [`default_registry`]).
 #[cfg(feature = "sqlite")]
 pub use session_plus_sqlite as sqlite;
 
-/// The Redis backend.
+/// The Redis backend, standalone and cluster (feature `redis`):
+/// [`RedisStore`](redis::RedisStore) for code, `session_type = "redis"` in documents.
 #[cfg(feature = "redis")]
 pub use session_plus_redis as redis;
