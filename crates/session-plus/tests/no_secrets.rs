@@ -56,14 +56,17 @@ async fn logs_and_debug_output_carry_no_ids_cookies_or_keys() {
         "the tampered cookie was logged:\n{text}"
     );
     let mut outputs = vec![text, r.body, manager_debug, format!("{key:?}")];
-    let sess = session_plus_core::Session::new(
+    let header = jar.header();
+    let driver = session_plus_core::SessionDriver::new(
         Arc::new(seed_manager(store.clone(), key)),
-        [jar.header().as_str()],
+        [header.as_bytes()],
     );
+    outputs.push(format!("{driver:?}"));
+    let sess = driver.session();
     outputs.push(format!("{sess:?}"));
     sess.get_value("user_id").await.unwrap();
     sess.insert("theme", "x").await.unwrap();
-    let done = sess.finish().await;
+    let done = driver.finish().await;
     outputs.push(format!("{done:?}"));
     for out in &outputs {
         assert!(!out.contains(SECRET), "key leaked: {out}");
