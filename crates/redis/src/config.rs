@@ -1,8 +1,10 @@
 //! `session_type = "redis"` for configuration documents.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use session_plus_core::config::{InterfaceDocument, StoreFactory};
 use session_plus_core::store::SessionStore;
 use session_plus_core::{Error, Result, StoreRegistry};
@@ -45,16 +47,36 @@ pub fn register(registry: &mut StoreRegistry) {
     registry.register("redis", factory);
 }
 
+/// The settings of a `redis` interface besides the common ones (typos are
+/// start-up errors naming the key and the interface).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisSettings {
+    #[serde(default)]
+    cluster_urls: Option<Vec<String>>,
+    #[serde(default)]
+    connect_timeout_ms: Option<NonZeroU64>,
+    #[serde(default)]
+    response_timeout_ms: Option<NonZeroU64>,
+}
+
 async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
     let name = doc.name();
-    let options = options(doc)?;
-    let cluster = cluster_urls(doc)?;
-    let store = match (cluster, doc.url.as_deref()) {
+    let settings: RedisSettings = doc.backend_settings()?;
+    let options = options(doc, &settings);
+    let store = match (settings.cluster_urls, doc.url.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(Error::config(
                 name,
                 "cluster_urls",
                 "give either `url` or `cluster_urls`, not both",
+            ))
+        }
+        (Some(urls), None) if urls.is_empty() => {
+            return Err(Error::config(
+                name,
+                "cluster_urls",
+                "must be a non-empty list of URL strings",
             ))
         }
         (Some(urls), None) => RedisStore::connect_cluster(name, &urls, options).await?,
@@ -68,54 +90,20 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
     Ok(Arc::new(store))
 }
 
-fn cluster_urls(doc: &InterfaceDocument) -> Result<Option<Vec<String>>> {
-    let Some(value) = doc.extra.get("cluster_urls") else {
-        return Ok(None);
-    };
-    let bad = || {
-        Error::config(
-            doc.name(),
-            "cluster_urls",
-            "must be a non-empty list of URL strings",
-        )
-    };
-    let list = value.as_array().filter(|l| !l.is_empty()).ok_or_else(bad)?;
-    list.iter()
-        .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
-}
-
-fn options(doc: &InterfaceDocument) -> Result<RedisOptions> {
-    let millis = |setting: &str| -> Result<Option<Duration>> {
-        match doc.extra.get(setting) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|&ms| ms > 0)
-                .map(|ms| Some(Duration::from_millis(ms)))
-                .ok_or_else(|| {
-                    Error::config(
-                        doc.name(),
-                        setting,
-                        "must be a positive number of milliseconds",
-                    )
-                }),
-        }
-    };
+fn options(doc: &InterfaceDocument, settings: &RedisSettings) -> RedisOptions {
+    let millis = |ms: NonZeroU64| Duration::from_millis(ms.get());
     let mut options = RedisOptions::default();
-    if let Some(d) = millis("connect_timeout_ms")? {
-        options = options.connection_timeout(d);
+    if let Some(ms) = settings.connect_timeout_ms {
+        options = options.connection_timeout(millis(ms));
     }
     // Below the core's call timeout, so the client sees reply timeouts itself.
     let below_core = doc
         .timeout_ms
         .map(|ms| Duration::from_millis((ms * 3 / 4).max(1)));
-    let response = millis("response_timeout_ms")?.or(below_core);
-    if let Some(d) = response {
+    if let Some(d) = settings.response_timeout_ms.map(millis).or(below_core) {
         options = options.response_timeout(d);
     }
-    Ok(options)
+    options
 }
 
 #[cfg(test)]
@@ -124,7 +112,8 @@ mod tests {
     use session_plus_core::{ConfigDocument, Key};
 
     async fn build_err(toml: &str) -> Error {
-        let registry = register(StoreRegistry::new());
+        let mut registry = StoreRegistry::new();
+        register(&mut registry);
         let doc = ConfigDocument::from_toml(toml).unwrap();
         doc.build(Key::generate().into(), &registry)
             .await
@@ -165,6 +154,15 @@ mod tests {
             e.is_config() && e.to_string().contains("response_timeout_ms"),
             "{e}"
         );
+
+        // A misspelled setting is an error naming it and the interface.
+        let e = build_err(
+            "[[interface]]\ncookie_name = \"s\"\nsession_type = \"redis\"\nurl = \"redis://127.0.0.1:1\"\nresponse_timeout = 5\n",
+        )
+        .await;
+        assert!(e.is_config(), "{e}");
+        assert_eq!(e.interface(), Some("s"));
+        assert!(e.to_string().contains("response_timeout"), "{e}");
     }
 
     #[tokio::test]

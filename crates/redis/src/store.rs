@@ -9,12 +9,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::RedisError;
-use session_plus_core::store::{Capabilities, Changes, Record, SessionStore};
+use session_plus_core::store::{Capabilities, Changes, MetaUpdate, Record, SessionStore};
 use session_plus_core::{unix_now, Error, RecordKey, Result};
 
 use crate::conn::{Conn, Healing};
-use crate::layout::{decode, encode_meta, encode_value, expire_at_ms, META_FIELD};
-use crate::scripts::{CREATE_SCRIPT, DELETE_IF_SCRIPT, UPDATE_SCRIPT};
+use crate::layout::{decode, encode_meta, encode_value, ms, pairs, META_FIELD};
+use crate::scripts::{
+    CREATE_SCRIPT, DELETE_IF_SCRIPT, MOVE_SCRIPT, SUPERSEDE_SCRIPT, UPDATE_SCRIPT,
+};
 
 /// The label backend errors carry when made outside the core (constructors);
 /// inside a request the core relabels them with the interface's cookie name.
@@ -272,15 +274,42 @@ fn label(interface: &str) -> &str {
     }
 }
 
+/// The script arguments of a meta update: permanent (`''`, `'0'`, `'1'`),
+/// accessed, expires, shorten, expires in ms.
+fn meta_args(args: &mut Vec<String>, meta: &MetaUpdate) {
+    let permanent = match meta.permanent {
+        None => "",
+        Some(false) => "0",
+        Some(true) => "1",
+    };
+    args.extend([
+        permanent.to_owned(),
+        meta.accessed.to_string(),
+        meta.expires.to_string(),
+        if meta.shorten { "1" } else { "0" }.to_owned(),
+        ms(meta.expires).to_string(),
+    ]);
+}
+
+/// The script arguments of a delta after its meta: `n`, the `n` name/value
+/// pairs set, the names removed.
+fn field_args(args: &mut Vec<String>, changes: &Changes) {
+    args.push(changes.set.len().to_string());
+    for (name, value) in &changes.set {
+        args.extend([name.clone(), encode_value(value)]);
+    }
+    args.extend(changes.remove.iter().cloned());
+}
+
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            field_level_writes: true,
+        Capabilities::new()
+            .field_level_writes(true)
             // Lua scripts run atomically: a check-and-write needs no WATCH loop.
-            compare_and_swap: true,
-            native_ttl: true,
-        }
+            .compare_and_swap(true)
+            .native_ttl(true)
+            .delete_by_field(true)
     }
 
     /// One `HGETALL`.
@@ -300,44 +329,101 @@ impl SessionStore for RedisStore {
         }
     }
 
-    /// One script call: fails if the key exists, else writes every field and
-    /// the meta and sets the expiry.
+    /// One script call: fails if a live record or tombstone (or anything
+    /// unreadable) is under the key, else writes every field and the meta and
+    /// sets the expiry.
     async fn create(&self, key: &RecordKey, record: &Record) -> Result<bool> {
-        let mut args = Vec::with_capacity(3 + 2 * record.fields.len());
+        let mut args = Vec::with_capacity(4 + 2 * record.fields.len());
         args.extend([
             META_FIELD.to_owned(),
             encode_meta(&record.meta),
-            expire_at_ms(&record.meta).to_string(),
+            ms(record.meta.expires).to_string(),
+            unix_now().to_string(),
         ]);
         for (name, value) in &record.fields {
             args.extend([name.clone(), encode_value(value)]);
         }
-        let created = CREATE_SCRIPT
-            .run(&self.conn, key.store_key().as_bytes(), &args)
+        let created: i64 = CREATE_SCRIPT
+            .run(&self.conn, &[key.store_key().as_bytes()], &args)
             .await
             .map_err(backend)?;
         Ok(created == 1)
     }
 
-    /// One script call: if the record exists, sets and removes the changed
-    /// fields, rewrites the meta and moves the expiry; else writes nothing.
+    /// One script call: if a writable record is there, removes and sets the
+    /// changed fields, merges the meta and moves the expiry when it grew (or
+    /// was shortened on purpose); else writes nothing.
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
-        let mut args = Vec::with_capacity(4 + 2 * changes.set.len() + changes.remove.len());
-        args.extend([
-            META_FIELD.to_owned(),
-            encode_meta(&changes.meta),
-            expire_at_ms(&changes.meta).to_string(),
-            changes.set.len().to_string(),
-        ]);
-        for (name, value) in &changes.set {
-            args.extend([name.clone(), encode_value(value)]);
-        }
-        args.extend(changes.remove.iter().cloned());
-        let updated = UPDATE_SCRIPT
-            .run(&self.conn, key.store_key().as_bytes(), &args)
+        let mut args = Vec::with_capacity(8 + 2 * changes.set.len() + changes.remove.len());
+        args.extend([META_FIELD.to_owned(), unix_now().to_string()]);
+        meta_args(&mut args, &changes.meta);
+        field_args(&mut args, changes);
+        let updated: i64 = UPDATE_SCRIPT
+            .run(&self.conn, &[key.store_key().as_bytes()], &args)
             .await
             .map_err(backend)?;
         Ok(updated == 1)
+    }
+
+    /// One script call: reads the writable record, replaces it by its
+    /// tombstone and returns what it held. One key, so cluster-safe.
+    async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
+        let args = [
+            META_FIELD.to_owned(),
+            unix_now().to_string(),
+            until.to_string(),
+            ms(until).to_string(),
+        ];
+        let held: Option<Vec<Vec<u8>>> = SUPERSEDE_SCRIPT
+            .run(&self.conn, &[key.store_key().as_bytes()], &args)
+            .await
+            .map_err(backend)?;
+        // Decoded as of the script's own check (it was writable then).
+        Ok(held.and_then(|flat| decode(pairs(flat), i64::MIN)))
+    }
+
+    /// Standalone: one script call doing the supersede and the create. In a
+    /// cluster the two keys live in different slots, so it is the two calls
+    /// of the trait's default.
+    async fn move_to(
+        &self,
+        from: &RecordKey,
+        to: &RecordKey,
+        changes: &Changes,
+        binding: &str,
+        tombstone_until: i64,
+    ) -> Result<bool> {
+        if let Conn::Cluster(_) = &self.conn {
+            let Some(current) = self.supersede(from, tombstone_until).await? else {
+                return Ok(false);
+            };
+            let record = changes.moved_record(&current, binding);
+            return if self.create(to, &record).await? {
+                Ok(true)
+            } else {
+                Err(taken())
+            };
+        }
+        let mut args = Vec::with_capacity(13 + 2 * changes.set.len() + changes.remove.len());
+        args.extend([
+            META_FIELD.to_owned(),
+            unix_now().to_string(),
+            tombstone_until.to_string(),
+            ms(tombstone_until).to_string(),
+            binding.to_owned(),
+        ]);
+        meta_args(&mut args, &changes.meta);
+        field_args(&mut args, changes);
+        let (from, to) = (from.store_key(), to.store_key());
+        let moved: i64 = MOVE_SCRIPT
+            .run(&self.conn, &[from.as_bytes(), to.as_bytes()], &args)
+            .await
+            .map_err(backend)?;
+        match moved {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(taken()),
+        }
     }
 
     /// `SCAN` for `prefix*` (on every master of a cluster), then one atomic
@@ -357,9 +443,11 @@ impl SessionStore for RedisStore {
         let args = [META_FIELD.to_owned(), field.to_owned(), encode_value(value)];
         let mut deleted = 0;
         for chunk in keys.chunks(32) {
-            let calls = chunk
-                .iter()
-                .map(|k| DELETE_IF_SCRIPT.run(&self.conn, k, &args));
+            let calls = chunk.iter().map(|k| async {
+                DELETE_IF_SCRIPT
+                    .run::<i64>(&self.conn, &[k.as_slice()], &args)
+                    .await
+            });
             for result in futures_util::future::join_all(calls).await {
                 deleted += u64::try_from(result.map_err(backend)?).unwrap_or(0);
             }
@@ -373,6 +461,13 @@ impl SessionStore for RedisStore {
         self.conn.query::<i64>(&cmd).await.map_err(backend)?;
         Ok(())
     }
+}
+
+fn taken() -> Error {
+    Error::backend(
+        LABEL,
+        "the new session id is already taken (broken random number generator?)",
+    )
 }
 
 /// A `SCAN MATCH` pattern for keys starting with `prefix` (glob characters

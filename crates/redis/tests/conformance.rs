@@ -53,7 +53,7 @@ mod cluster {
     /// whole on one node.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sessions_spread_over_nodes() {
-        use session_plus_conformance::fixtures::{key, live_meta};
+        use session_plus_conformance::fixtures::{key, live_meta, refresh};
         use session_plus_core::store::{Changes, Record};
 
         let store = make_store().await;
@@ -62,16 +62,9 @@ mod cluster {
         for i in 0..30 {
             let k = key(&prefix);
             let fields = [("n".to_owned(), serde_json::json!(i))].into();
-            let record = Record {
-                fields,
-                meta: live_meta(),
-            };
+            let record = Record::new(fields, live_meta());
             assert!(store.create(&k, &record).await.unwrap());
-            let changes = Changes {
-                set: [("m".to_owned(), serde_json::json!(i))].into(),
-                remove: vec![],
-                meta: live_meta(),
-            };
+            let changes = Changes::new(refresh()).set("m", serde_json::json!(i));
             assert!(store.update(&k, &changes).await.unwrap());
             keys.push(k);
         }

@@ -4,30 +4,54 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use session_plus_core::{Finish, Session, SessionManager};
+use session_plus_core::{Outcome, Session, SessionDriver, SessionManager};
 use session_plus_testkit::RedisServer;
 
 /// The cookies a browser would send back.
 #[derive(Debug, Default, Clone)]
 pub struct Jar(BTreeMap<String, String>);
 
+/// One request: the handler's session (through `Deref`) and the driver that
+/// finishes it.
+pub struct Request {
+    session: Session,
+    driver: Mutex<Option<SessionDriver>>,
+}
+
+impl std::ops::Deref for Request {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
 impl Jar {
     /// A request carrying the jar's cookies.
-    pub fn session(&self, manager: &Arc<SessionManager>) -> Session {
+    pub fn session(&self, manager: &Arc<SessionManager>) -> Request {
         let header = self
             .0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        Session::new(manager.clone(), [header.as_str()])
+        let driver = SessionDriver::new(manager.clone(), [header.as_bytes()]);
+        Request {
+            session: driver.session(),
+            driver: Mutex::new(Some(driver)),
+        }
     }
 
     /// Finish the request and keep the cookies the response sets.
-    pub async fn finish(&mut self, session: &Session) -> Finish {
-        let done = session.finish().await;
+    pub async fn finish(&mut self, request: &Request) -> Outcome {
+        let driver = request
+            .driver
+            .lock()
+            .unwrap()
+            .take()
+            .expect("request finished twice");
+        let done = driver.finish().await;
         for cookie in &done.cookies {
             let pair = cookie.header_value().split(';').next().unwrap_or_default();
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -53,7 +77,10 @@ impl Jar {
 
 /// Commands a script runs inside the server. The store never sends these
 /// itself (every write goes through a script), so they are not round trips.
-pub const SCRIPT_INTERNAL: &[&str] = &["hexists", "hset", "hdel", "pexpireat", "exists"];
+/// (`hgetall` and `del` run inside the login scripts too, but the store also
+/// sends them itself, so they count as client commands here: the round-trip
+/// tests make no login.)
+pub const SCRIPT_INTERNAL: &[&str] = &["hexists", "hget", "hset", "hdel", "pexpireat", "exists"];
 
 /// `command -> calls` from `INFO commandstats`, without `info` itself (the
 /// measurement's own command).
