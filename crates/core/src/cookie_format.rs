@@ -91,6 +91,12 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
         m: (created, since_created, lifetime, permanent, binding),
         f,
     } = serde_json::from_slice(bytes).ok()?;
+    // No session was created before 1970; refusing it also keeps every meta
+    // this format writes back representable (`accessed - created` for an
+    // `accessed` of now cannot overflow), so a rewritten cookie reads back.
+    if created < 0 {
+        return None;
+    }
     let accessed = created.checked_add(since_created)?;
     let meta = RecordMeta {
         permanent: match permanent {
@@ -454,6 +460,8 @@ mod tests {
             r#"{"m":[9223372036854775807,5,1,0,"b"],"f":{}}"#,
             r#"{"m":[1,9223372036854775807,9223372036854775807,0,"b"],"f":{}}"#,
             r#"{"m":[1000,0,1000,2,"b"],"f":{}}"#,
+            r#"{"m":[-1,1001,1000,0,"b"],"f":{}}"#,
+            r#"{"m":[-9223372036854775807,9223372036854775807,1000,0,"b"],"f":{}}"#,
             r#"{"m":[1000,0,1000],"f":{}}"#,
             r#"{"m":{"p":false},"f":{}}"#,
         ] {
