@@ -17,7 +17,8 @@
 //!   last_seen: HttpDate }`).
 //! - [`Untagged<T>`] reads any tagged value into ordinary serde types: tuples
 //!   become sequences, bytes a sequence of `u8`, a UUID its hyphenated text, a
-//!   datetime RFC 3339 text (`2024-01-02T03:04:05Z`), Markup its text, numbers
+//!   datetime RFC 3339 text (`2024-01-02T03:04:05Z`, or `null` for a date
+//!   Flask cannot parse, as Flask reads it), Markup its text, numbers
 //!   Rust cannot hold their Python text. It is for reading; writing it back
 //!   would lose the Python types.
 //! - Like Flask, a one-key object whose key is a tag is a tagged value; a
@@ -742,9 +743,16 @@ pub fn untag(v: Value) -> Result<Value, serde_json::Error> {
                 " u" => {
                     Value::String(serde_json::from_value::<Uuid>(tagged(" u", inner))?.to_string())
                 }
-                " d" => Value::String(
-                    serde_json::from_value::<HttpDate>(tagged(" d", inner))?.rfc3339(),
-                ),
+                // A date Flask cannot parse is `None` in Flask's session too.
+                " d" => match inner {
+                    Value::String(text) => HttpDate::parse(&text)
+                        .map_or(Value::Null, |d| Value::String(d.rfc3339())),
+                    _ => {
+                        return Err(<E as serde::de::Error>::custom(
+                            "Flask datetime must hold an HTTP date",
+                        ))
+                    }
+                },
                 " m" => match inner {
                     Value::String(s) => Value::String(s),
                     _ => {
@@ -922,6 +930,8 @@ mod tests {
         assert!(serde_json::from_value::<Tuple<(u8,)>>(json!({" t": 1})).is_err());
         assert!(serde_json::to_value(Tuple(5)).is_err());
         assert!(untag(json!({" di": 5})).is_err());
+        assert!(untag(json!({" d": 5})).is_err());
+        assert_eq!(untag(json!({" d": "not a date"})).unwrap(), json!(null));
     }
 
     #[test]

@@ -243,16 +243,10 @@ fn tampered_expired_and_future_cookies_are_rejected_by_both_sides() {
         .unwrap()
         .to_owned();
     let f = format(KEY, &[]);
-    let from_rust = f.encode(&Record {
-        fields: [("user_id".to_owned(), json!(5))].into(),
-        meta: RecordMeta {
-            permanent: false,
-            created: T,
-            accessed: T,
-            expires: 0,
-            binding: String::new(),
-        },
-    });
+    let from_rust = f.encode(&Record::new(
+        [("user_id".to_owned(), json!(5))].into(),
+        RecordMeta::new(T, 0, ""),
+    ));
     assert_eq!(
         from_rust, from_python,
         "same bytes for an uncompressed payload"
@@ -310,4 +304,203 @@ fn a_value_rust_cannot_represent_rejects_the_whole_cookie_never_half_of_it() {
         })
         .await;
     });
+}
+
+/// Unix seconds of 0001-01-01T00:00:00Z.
+const YEAR_1: i64 = -62_135_596_800;
+
+#[test]
+fn datetimes_in_years_1_to_99_are_read_as_flask_reads_them() {
+    // Python holds datetime(1, 1, 1) and datetime(99, 6, 1); Flask writes them
+    // with four-digit years and reads them back as two-digit years.
+    let mut py = Peer::flask(KEY, &[]);
+    let first = py.call(json!({
+        "op": "request",
+        "set_dates": {"y1": "0001-01-01T00:00:00", "y99": "0099-06-01T12:00:00", "y100": "0100-01-01T00:00:00"},
+    }));
+    assert_eq!(
+        tagged(first["session"].as_str().unwrap()),
+        json!({
+            "y1": {" d": "Mon, 01 Jan 0001 00:00:00 GMT"},
+            "y99": {" d": "Mon, 01 Jun 0099 12:00:00 GMT"},
+            "y100": {" d": "Fri, 01 Jan 0100 00:00:00 GMT"},
+        })
+    );
+    let cookie = first["cookie"].as_str().unwrap().to_owned();
+    let python_reads = py.call(json!({"op": "request", "cookie": cookie}))["iso"].clone();
+    assert_eq!(
+        python_reads,
+        json!({"y1": "2001-01-01T00:00:00+00:00", "y99": "1999-06-01T12:00:00+00:00", "y100": "0100-01-01T00:00:00+00:00"})
+    );
+    rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &cookie)], |s| async move {
+            for (field, want) in [
+                ("y1", "2001-01-01T00:00:00Z"),
+                ("y99", "1999-06-01T12:00:00Z"),
+                ("y100", "0100-01-01T00:00:00Z"),
+            ] {
+                let d: HttpDate = s.get(field).await.unwrap().unwrap();
+                assert_eq!(d.rfc3339(), want, "{field}");
+                let Untagged(text): Untagged<String> = s.get(field).await.unwrap().unwrap();
+                assert_eq!(text, want, "{field}");
+            }
+        })
+        .await;
+    });
+}
+
+#[test]
+fn datetimes_in_years_1_to_99_are_written_as_flask_writes_them() {
+    let cookies = rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[], |s| async move {
+            s.insert("y1", HttpDate::from_unix(YEAR_1)).await.unwrap();
+        })
+        .await
+    });
+    let mut py = Peer::flask(KEY, &[]);
+    let out = py.call(json!({"op": "request", "cookie": cookies["session"]}));
+    // Flask reads Rust's year 1 exactly as it reads its own: as 2001.
+    assert_eq!(out["iso"], json!({"y1": "2001-01-01T00:00:00+00:00"}));
+    // ... because Rust wrote the very text Flask writes for datetime(1, 1, 1).
+    let flask = py.call(json!({"op": "request", "set_dates": {"y1": "0001-01-01T00:00:00"}}));
+    let ours = format(KEY, &[])
+        .decode(&cookies["session"], unix_now())
+        .unwrap();
+    assert_eq!(
+        json!({"y1": ours.fields["y1"]}),
+        tagged(flask["session"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn http_dates_parse_exactly_as_werkzeug_parses_them() {
+    let dates = [
+        "Tue, 02 Jan 2024 03:04:05 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        "Sat, 31 Dec 0068 23:59:59 GMT",
+        "Thu, 01 Jan 0069 00:00:00 GMT",
+        "Fri, 31 Dec 0099 00:00:00 GMT",
+        "Sat, 01 Jan 0000 00:00:00 GMT",
+        "Fri, 01 Jan 0100 00:00:00 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Tue, 02 Jan 2024 03:04:05 UTC",
+        "Tue,02 Jan 2024 03:04:05 GMT",
+        "Sun, 02 Jan 2024 03:04:05 GMT",
+        "2 Jan 2024 03:04:05",
+        "Jan 2 2024 03:04",
+        "02-Jan-24 03:04:05 GMT",
+        "2 january 2024 03.04.05 +0130",
+        "2 Jan 2024 03:04:05-0500",
+        "2 Jan 2024 03:04:05 EST",
+        "2 Jan 2024 03:04:05 -0000",
+        "2 Jan 2024 03:04:05 XYZ",
+        "2 Jan 2_024 03:04:05 GMT",
+        "2 Jan -5 03:04:05 GMT",
+        "2 Jan 24, 03:04:05 GMT",
+        "Tuesday, 02 Jan 2024 03:04:05 GMT",
+        "02 Jan 2024 03:04:05 +2359",
+        "02 Jan 2024 03:04:05 +2400",
+        "",
+        "   ",
+        "é",
+        "02 Jan 2024",
+        "Tue, 31 Feb 2024 00:00:00 GMT",
+        "Tue, 29 Feb 2023 00:00:00 GMT",
+        "Tue, 02 Jan 2024 24:00:00 GMT",
+        "Tue, 02 Jan 2024 03:04:60 GMT",
+        "Tue, 02 Foo 2024 03:04:05 GMT",
+        "Tue, 02 Jan 10000 03:04:05 GMT",
+        "Tue, 02 Jan 2024 03-04-05 GMT",
+        "Tue, 02 Jan 2__024 03:04:05 GMT",
+        "Sat, 01 Jan 0001 00:30:00 +0100",
+        "Fri, 01 Jan 0100 00:30:00 +0100",
+    ];
+    let mut py = Peer::flask(KEY, &[]);
+    let python = py.call(json!({"op": "parse_dates", "dates": dates.to_vec()}))["unix"].clone();
+    for (text, py_unix) in dates.iter().zip(python.as_array().unwrap()) {
+        let rust = HttpDate::parse(text).ok().map(|d| d.unix());
+        assert_eq!(rust, py_unix.as_i64(), "{text:?}: Python says {py_unix}");
+    }
+}
+
+#[test]
+fn a_permanent_false_flag_survives_a_rust_write() {
+    let mut py = Peer::flask(KEY, &[]);
+    let first = py.call(json!({"op": "request", "set": r#"{"user_id":1}"#, "permanent": false}));
+    assert_eq!(
+        tagged(first["raw"].as_str().unwrap()),
+        json!({"_permanent": false, "user_id": 1})
+    );
+    let cookie = first["cookie"].as_str().unwrap().to_owned();
+    let cookies = rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &cookie)], |s| async move {
+            assert!(!s.is_permanent("session").await.unwrap());
+            // The flag is the format's, not the handler's.
+            assert!(s.get_value("_permanent").await.is_err());
+            assert!(s.insert("_permanent", true).await.is_err());
+            assert_eq!(s.keys().await.unwrap(), ["user_id"]);
+            s.insert("user_id", 2).await.unwrap();
+        })
+        .await
+    });
+    let after = py.call(json!({"op": "request", "cookie": cookies["session"]}));
+    assert_eq!(
+        tagged(after["raw"].as_str().unwrap()),
+        json!({"_permanent": false, "user_id": 2})
+    );
+    // Turning permanence on and off from Rust writes what Flask's setter writes.
+    let on = rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &cookies["session"])], |s| async move {
+            s.set_permanent("session", true).await.unwrap();
+        })
+        .await
+    });
+    let out = py.call(json!({"op": "request", "cookie": on["session"]}));
+    assert_eq!(out["permanent"], true);
+    assert_eq!(
+        tagged(out["raw"].as_str().unwrap()),
+        json!({"_permanent": true, "user_id": 2})
+    );
+    let off = rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &on["session"])], |s| async move {
+            s.set_permanent("session", false).await.unwrap();
+        })
+        .await
+    });
+    let out = py.call(json!({"op": "request", "cookie": off["session"]}));
+    let by_flask = py.call(json!({"op": "request", "cookie": on["session"], "permanent": false}));
+    assert_eq!(out["raw"], by_flask["raw"]);
+    assert_eq!(
+        tagged(out["raw"].as_str().unwrap()),
+        json!({"_permanent": false, "user_id": 2})
+    );
+}
+
+#[test]
+fn a_session_holding_only_the_permanent_flag_is_not_deleted_by_a_read() {
+    // Flask keeps a cookie whose dict is {"_permanent": true}: not empty.
+    let mut py = Peer::flask(KEY, &[]);
+    let first = py.call(json!({"op": "request", "permanent": true}));
+    let cookie = first["cookie"].as_str().unwrap().to_owned();
+    assert_eq!(
+        tagged(first["raw"].as_str().unwrap()),
+        json!({"_permanent": true})
+    );
+    let set = rt().block_on(async {
+        let m = manager(KEY, &[]);
+        rust_request(&m, &[("session", &cookie)], |s| async move {
+            assert!(s.is_permanent("session").await.unwrap());
+            assert!(s.to_map().await.unwrap().is_empty());
+        })
+        .await
+    });
+    assert!(
+        set.is_empty(),
+        "a read neither deletes nor rewrites it: {set:?}"
+    );
 }

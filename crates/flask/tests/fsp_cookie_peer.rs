@@ -220,3 +220,45 @@ fn key_rotation_rust_reads_old_and_python_reads_resigned() {
     let out = new_py.call(json!({"op": "request", "cookies": {"data": old}}));
     assert_eq!(out["session"], "{}");
 }
+
+#[test]
+fn hostile_timestamps_go_through_a_whole_session_without_overflow() {
+    // flask-session-plus checks no max age by default, so any signed
+    // timestamp is accepted; with an absolute lifetime configured,
+    // `created + lifetime` must saturate, not overflow.
+    use session_plus_core::store::{Record, RecordMeta};
+    use session_plus_core::SessionDriver;
+    rt().block_on(async {
+        let m = Arc::new(
+            SessionManager::builder()
+                .interface(
+                    Interface::cookie_with_format("data", Arc::new(format(KEY, &[])))
+                        .absolute_lifetime(Some(Duration::from_secs(86_400)))
+                        .refresh_interval(Duration::from_secs(60)),
+                )
+                .build()
+                .unwrap(),
+        );
+        for ts in [i64::MAX, i64::MAX - 1, 0, 1] {
+            let meta = RecordMeta::new(ts, 0, "").with_permanent(true);
+            let cookie = format(KEY, &[]).encode(&Record::new(
+                [("user_id".to_owned(), json!(1))].into(),
+                meta,
+            ));
+            let header = format!("data={cookie}");
+            let driver = SessionDriver::new(m.clone(), [header.as_bytes()]);
+            let s = driver.session();
+            let _ = s.to_map().await.unwrap();
+            let _ = s.is_permanent("data").await.unwrap();
+            s.insert("user_id", 2).await.unwrap();
+            let out = driver.finish().await;
+            assert!(out.error.is_none(), "{ts}: {:?}", out.error);
+            let driver = SessionDriver::new(m.clone(), [out.cookie_header().as_bytes()]);
+            assert_eq!(
+                driver.session().get::<i32>("user_id").await.unwrap(),
+                Some(2),
+                "{ts}"
+            );
+        }
+    });
+}

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
-use session_plus_core::{Session, SessionManager};
+use session_plus_core::{Session, SessionDriver, SessionManager};
 
 fn peer_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peer")
@@ -140,9 +140,9 @@ where
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let session = Session::new(manager.clone(), [header.as_str()]);
-    handler(session.clone()).await;
-    let done = session.finish().await;
+    let driver = SessionDriver::new(manager.clone(), [header.as_bytes()]);
+    handler(driver.session()).await;
+    let done = driver.finish().await;
     if let Some(e) = done.error {
         panic!("saving the session failed: {e:?}");
     }

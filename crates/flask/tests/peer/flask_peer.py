@@ -15,13 +15,17 @@ Only the clock is replaced, so tests can check expiry without waiting:
 Commands:
   {"op": "config", "secret_key": str, "fallbacks": [str], "lifetime": int}
   {"op": "request", "cookie": str|null, "now": int|null,
-   "set": tagged-json-text|null, "remove": [str], "permanent": bool|null, "clear": bool}
+   "set": tagged-json-text|null, "set_dates": {field: ISO 8601 text (UTC)},
+   "remove": [str], "permanent": bool|null, "clear": bool}
     -> {"cookie": str|null ("" = deleted, null = no Set-Cookie),
-        "session": tagged-json-text, "permanent": bool, "types": {field: type}}
+        "session": tagged-json-text, "raw": tagged-json-text (with _permanent),
+        "permanent": bool, "types": {field: type}, "iso": {field: isoformat}}
+  {"op": "parse_dates", "dates": [str]}
+    -> {"unix": [int|null|"error"]}  (werkzeug.http.parse_date, as TaggedJSON reads " d")
 """
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 
 import itsdangerous.timed
@@ -55,16 +59,21 @@ def make_app(cmd):
             session.clear()
         if p.get("set"):
             session.update(ser.loads(p["set"]))
+        for k, v in (p.get("set_dates") or {}).items():
+            session[k] = datetime.fromisoformat(v).replace(tzinfo=timezone.utc)
         for k in p.get("remove") or []:
             session.pop(k, None)
         if p.get("permanent") is not None:
             session.permanent = p["permanent"]
+        raw = ser.dumps(dict(session))
         d = dict(session)
         d.pop("_permanent", None)
         return {
             "session": ser.dumps(d),
+            "raw": raw,
             "permanent": session.permanent,
             "types": {k: type(v).__name__ for k, v in d.items()},
+            "iso": {k: v.isoformat() for k, v in d.items() if isinstance(v, datetime)},
         }
 
     return a
@@ -91,6 +100,18 @@ def request(cmd):
     return out
 
 
+def parse_one(text):
+    from werkzeug.http import parse_date
+
+    try:
+        dt = parse_date(text)
+    except Exception:  # Flask itself would fail the request
+        return "error"
+    if dt is None:
+        return None
+    return int((dt - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds())
+
+
 def main():
     global app
     for line in sys.stdin:
@@ -101,6 +122,8 @@ def main():
                 out = {"ok": True}
             elif cmd["op"] == "request":
                 out = request(cmd)
+            elif cmd["op"] == "parse_dates":
+                out = {"unix": [parse_one(d) for d in cmd["dates"]]}
             else:
                 out = {"error": f"unknown op {cmd['op']}"}
         except Exception as e:  # report, keep serving
