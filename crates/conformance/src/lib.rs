@@ -122,9 +122,6 @@ macro_rules! store_suite {
             session_login_race_with_concurrent_writers,
             session_permanence_race,
             session_destroy_spares_other_sessions,
-        }
-        $crate::__store_suite_known_core_bugs! {
-            $make;
             session_old_cookies_after_login_set_no_cookie,
             session_writes_spare_other_sessions,
         }

@@ -94,22 +94,34 @@ impl Session {
                         st.superseded.get_or_insert(i);
                     }
                     Loaded::Present { id, record } => {
+                        let is_cookie = id.is_none();
                         let b = &record.meta.binding;
                         match &st.binding {
                             Some(bound) if !b.is_empty() && bound != b => {
-                                tracing::warn!(
-                                    interface = name,
-                                    "session cookie belongs to a different session; ignored"
-                                );
+                                if is_cookie && !st.binding_from_cookie {
+                                    // A server-side record set the binding, but
+                                    // the client's cookies belong to another
+                                    // session: the record's id was planted.
+                                    // Cookies win; the record is disowned.
+                                    tracing::warn!(
+                                        interface = name,
+                                        "server-side session id belongs to a different session than the cookies; ignored"
+                                    );
+                                    disown(st, b.clone());
+                                    adopt(&mut st.slots[i], None, record);
+                                } else {
+                                    tracing::warn!(
+                                        interface = name,
+                                        "session cookie belongs to a different session; ignored"
+                                    );
+                                }
                             }
                             _ => {
-                                if !b.is_empty() {
-                                    st.binding.get_or_insert_with(|| b.clone());
+                                if !b.is_empty() && st.binding.is_none() {
+                                    st.binding = Some(b.clone());
+                                    st.binding_from_cookie = is_cookie;
                                 }
-                                let slot = &mut st.slots[i];
-                                slot.id = id;
-                                slot.fields = record.fields;
-                                slot.meta = Some(record.meta);
+                                adopt(&mut st.slots[i], id, record);
                             }
                         }
                     }
@@ -123,6 +135,49 @@ impl Session {
         match idxs.iter().find(|&&i| st.slots[i].load == Load::Failed) {
             Some(&i) => Err(Error::unavailable(manager.interfaces[i].name())),
             None => Ok(()),
+        }
+    }
+}
+
+fn adopt(slot: &mut Slot, id: Option<SessionId>, record: Record) {
+    slot.id = id;
+    slot.fields = record.fields;
+    slot.meta = Some(record.meta);
+}
+
+/// Forget every server-side record adopted under the current binding and
+/// bind the session to `binding` (learnt from a cookie) instead.
+fn disown(st: &mut State, binding: String) {
+    for slot in &mut st.slots {
+        if slot.id.is_some() {
+            slot.id = None;
+            slot.meta = None;
+            slot.fields.clear();
+            slot.set.clear();
+            slot.removed.clear();
+        }
+    }
+    st.binding = Some(binding);
+    st.binding_from_cookie = true;
+}
+
+impl Session {
+    /// Load every cookie interface the client sent a cookie for (no I/O).
+    /// Errors cannot happen for cookie interfaces.
+    pub(crate) async fn load_cookie_interfaces(&self, st: &mut State) {
+        let manager = self.manager();
+        let pending: Vec<usize> = st
+            .slots
+            .iter()
+            .zip(&manager.interfaces)
+            .enumerate()
+            .filter(|(_, (s, r))| {
+                s.load == Load::Pending && s.raw.is_some() && matches!(r.kind, Kind::Cookie(_))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !pending.is_empty() {
+            let _ = self.ensure_loaded(st, &pending).await;
         }
     }
 }

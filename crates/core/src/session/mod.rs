@@ -63,6 +63,9 @@ pub(crate) struct State {
     pub(crate) slots: Vec<Slot>,
     /// The binding value of this session (see [`RecordMeta::binding`]).
     pub(crate) binding: Option<String>,
+    /// The binding was learnt from a cookie interface (cookies are the
+    /// authority: a planted server-side id cannot override them).
+    pub(crate) binding_from_cookie: bool,
     pub(crate) cycle: bool,
     /// A record of this request was a tombstone: a concurrent login moved the
     /// session. Writes are refused and no cookie is set.
@@ -172,6 +175,7 @@ impl Session {
                 state: tokio::sync::Mutex::new(State {
                     slots: Vec::new(),
                     binding: None,
+                    binding_from_cookie: false,
                     cycle: false,
                     superseded: None,
                     superseded_write: false,
@@ -399,6 +403,10 @@ impl Session {
     /// attempt so the response becomes an error even if the handler ignores
     /// it), or if the session moved to a new id in a concurrent login.
     async fn ensure_writable(&self, st: &mut State, idxs: &[usize]) -> Result<()> {
+        // Before anything is changed, the cookie interfaces the client sent
+        // (no I/O: a MAC check each) fix the session's binding, so a record
+        // named by a planted id of another session is never modified.
+        self.load_cookie_interfaces(st).await;
         let res = self.ensure_loaded(st, idxs).await;
         if res.is_err() {
             for &i in idxs {

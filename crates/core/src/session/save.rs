@@ -54,6 +54,12 @@ impl Session {
                 error: Some(e),
             };
         }
+        if let Err(e) = self.check_not_superseded(&mut st).await {
+            return Saved {
+                cookies: Vec::new(),
+                error: Some(e),
+            };
+        }
         let now = unix_now();
         let cycle = st.cycle;
         let fresh_binding = OnceLock::new();
@@ -89,6 +95,42 @@ impl Session {
             }
         }
         out
+    }
+
+    /// A request that writes a cookie interface while carrying a server-side
+    /// id it never loaded: load that id first (one read), so a request still
+    /// carrying pre-login cookies cannot overwrite the cookies a concurrent
+    /// login just issued. If the backend cannot answer, the cookie write goes
+    /// ahead (cookie fields keep working while a backend is down).
+    async fn check_not_superseded(&self, st: &mut State) -> Result<()> {
+        if st.cycle {
+            return Ok(());
+        }
+        let manager = self.manager();
+        let writes_cookie = st.slots.iter().zip(&manager.interfaces).any(|(s, r)| {
+            matches!(r.kind, Kind::Cookie(_)) && (s.dirty() || s.permanent.is_some())
+        });
+        if !writes_cookie {
+            return Ok(());
+        }
+        let unverified: Vec<usize> = st
+            .slots
+            .iter()
+            .zip(&manager.interfaces)
+            .enumerate()
+            .filter(|(_, (s, r))| {
+                s.load == Load::Pending && s.raw.is_some() && !matches!(r.kind, Kind::Cookie(_))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if unverified.is_empty() {
+            return Ok(());
+        }
+        let _ = self.ensure_loaded(st, &unverified).await;
+        match st.superseded {
+            Some(i) => Err(Error::superseded(manager.interfaces[i].name())),
+            None => Ok(()),
+        }
     }
 
     /// A new record or cookie must carry the binding of the session it joins.
