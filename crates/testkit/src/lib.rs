@@ -7,6 +7,9 @@
 //! - [`RedisCluster`]: several masters joined into a Redis Cluster.
 //! - [`MemcachedServer`]: one `memcached` on a free loopback port (start
 //!   several for a pool); stop, restart, pause and resume as above.
+//! - [`SecantusServer`]: SecantusDB, a MongoDB wire-protocol server (installed
+//!   with pip into a virtual environment under the target directory on first
+//!   use), for the MongoDB backend; stop, restart, pause and resume.
 //! - [`free_port`]: a loopback port nobody listens on right now.
 //! - [`Reply`]: what [`RedisServer::command`] returns, for checks from tests
 //!   (`INFO commandstats`, `DEBUG SLEEP`, `KEYS`...).
@@ -31,11 +34,13 @@
 
 mod cluster;
 mod memcached;
+mod mongo;
 mod resp;
 mod server;
 
 pub use cluster::RedisCluster;
 pub use memcached::MemcachedServer;
+pub use mongo::{secantusd, SecantusServer, SECANTUS_REPLICA_SET, SECANTUS_VERSION};
 pub use resp::Reply;
 pub use server::RedisServer;
 
