@@ -6,6 +6,8 @@
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,session_plus=debug".into()),

@@ -228,7 +228,14 @@ async fn cookie_names(c: &Client) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-async fn as_a_person(c: &Client, url: &str, db: &Path, shots: &Path) -> Step {
+/// Drive the demo; returns the cookie values the browser held while logged
+/// in (the log must show none of them).
+async fn as_a_person(
+    c: &Client,
+    url: &str,
+    db: &Path,
+    shots: &Path,
+) -> Result<Vec<String>, String> {
     c.goto(url).await.map_err(|e| format!("open {url}: {e}"))?;
 
     // Before login: where each interface lives.
@@ -295,6 +302,13 @@ async fn as_a_person(c: &Client, url: &str, db: &Path, shots: &Path) -> Step {
         format!("csrf_token row: {csrf:?}")
     })?;
     screenshot(c, shots, "after-login.png").await?;
+    let secrets: Vec<String> = c
+        .get_all_cookies()
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|c| c.value().to_owned())
+        .collect();
 
     // A forged CSRF token is refused with the 403 page, which leads back.
     c.execute(
@@ -345,7 +359,7 @@ async fn as_a_person(c: &Client, url: &str, db: &Path, shots: &Path) -> Step {
         format!("cookies after logout: {cookies:?}")
     })?;
     screenshot(c, shots, "after-logout.png").await?;
-    Ok(())
+    Ok(secrets)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,11 +378,28 @@ async fn a_person_logs_in_counts_reads_the_table_and_logs_out_in_chromium() {
         let _ = screenshot(&client, &shots, "failure.png").await;
     }
     let _ = client.close().await;
-    if let Err(e) = result {
-        let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default();
-        panic!(
+    let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default();
+    let secrets = match result {
+        Ok(secrets) => secrets,
+        Err(e) => panic!(
             "{e}\nscreenshot: {}\ndemo log:\n{log}",
             shots.join("failure.png").display()
+        ),
+    };
+    // The log has a line per request and per backend call, and no cookie
+    // value (no session id, no token).
+    assert!(
+        log.contains("request") && log.contains("path=/login"),
+        "{log}"
+    );
+    assert!(
+        log.contains("session backend call") && log.contains("op=\"create\""),
+        "no debug line per backend call: {log}"
+    );
+    for secret in secrets {
+        assert!(
+            !log.contains(&secret),
+            "a cookie value is in the log: {log}"
         );
     }
 }
