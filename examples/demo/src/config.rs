@@ -237,6 +237,11 @@ fn place(doc: &InterfaceDocument) -> Place {
             parts.extend(doc.extra.iter().map(|(k, v)| {
                 let v = match v {
                     serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     other => other.to_string(),
                 };
                 if is_secret(k) {
@@ -352,6 +357,21 @@ mod tests {
         assert_eq!(kinds, ["signed cookie", "Redis", "encrypted cookie"]);
         assert_eq!(places[1].location, "redis://:REDACTED@127.0.0.1:6379/0");
         assert!(places[1].server_side && !places[0].server_side);
+    }
+
+    #[test]
+    fn other_backends_show_their_settings_without_secrets() {
+        let mut doc = ConfigDocument::from_toml(DEFAULT_CONFIG).unwrap();
+        ServerSide::new("memcache", "SESSION_MEMCACHE_SERVERS")
+            .setting("servers", vec!["127.0.0.1:11211", "127.0.0.1:11212"])
+            .setting("password", "hunter2")
+            .apply_to(&mut doc);
+        let p = &places(&doc)[1];
+        assert_eq!(p.kind, "memcached");
+        assert_eq!(
+            p.location,
+            "password = REDACTED, servers = 127.0.0.1:11211, 127.0.0.1:11212"
+        );
     }
 
     #[test]
