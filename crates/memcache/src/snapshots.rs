@@ -14,12 +14,32 @@ use std::time::{Duration, Instant};
 const MAX_AGE: Duration = Duration::from_secs(5);
 /// Items larger than this are not kept.
 const MAX_ITEM_BYTES: usize = 16 * 1024;
+/// The most item bytes kept in all, whatever the capacity.
+const MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+/// A full map is swept for old snapshots at most this often, so a burst of
+/// loads does not scan it on every insert.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
 /// A bounded map of `store key -> (cas, flags, bytes, when)`.
 #[derive(Debug)]
 pub(crate) struct Snapshots {
     capacity: usize,
-    map: Mutex<HashMap<String, Snapshot>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    map: HashMap<String, Snapshot>,
+    bytes: usize,
+    swept: Instant,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &str) -> Option<Snapshot> {
+        let s = self.map.remove(key)?;
+        self.bytes -= s.value.len();
+        Some(s)
+    }
 }
 
 #[derive(Debug)]
@@ -34,24 +54,38 @@ impl Snapshots {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            map: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                bytes: 0,
+                swept: Instant::now(),
+            }),
         }
     }
 
-    /// Remember what a load saw. When the map is full, old snapshots are
-    /// dropped first; if it is still full, this one is not kept.
+    /// Remember what a load saw. When the map is full (entries or bytes),
+    /// old snapshots are dropped first; if it is still full, this one is
+    /// not kept.
     pub(crate) fn put(&self, key: &str, cas: u64, flags: Option<u32>, value: Vec<u8>) {
         if self.capacity == 0 || value.len() > MAX_ITEM_BYTES {
             return;
         }
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(key) {
-            map.retain(|_, s| s.at.elapsed() < MAX_AGE);
-            if map.len() >= self.capacity {
+        let mut inner = self.lock();
+        inner.remove(key);
+        let full =
+            |i: &Inner| i.map.len() >= self.capacity || i.bytes + value.len() > MAX_TOTAL_BYTES;
+        if full(&inner) {
+            if inner.swept.elapsed() < SWEEP_EVERY {
+                return;
+            }
+            inner.swept = Instant::now();
+            inner.map.retain(|_, s| s.at.elapsed() < MAX_AGE);
+            inner.bytes = inner.map.values().map(|s| s.value.len()).sum();
+            if full(&inner) {
                 return;
             }
         }
-        map.insert(
+        inner.bytes += value.len();
+        inner.map.insert(
             key.to_owned(),
             Snapshot {
                 cas,
@@ -79,18 +113,34 @@ impl Snapshots {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Snapshot>> {
-        // A panic while holding the lock cannot leave the map inconsistent.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // No code path panics while holding the lock with the map and its
+        // byte count out of step.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_bytes_are_bounded() {
+        let s = Snapshots::new(10_000);
+        for i in 0..1000 {
+            s.put(&i.to_string(), i, None, vec![0; MAX_ITEM_BYTES]);
+        }
+        assert!(s.bytes() <= MAX_TOTAL_BYTES, "{}", s.bytes());
+        assert_eq!(s.len(), MAX_TOTAL_BYTES / MAX_ITEM_BYTES);
+    }
 
     #[test]
     fn bounded_and_taken_once() {
@@ -103,6 +153,9 @@ mod tests {
         assert!(s.take("a").is_none(), "taken twice");
         s.put("a", 4, None, vec![0; MAX_ITEM_BYTES + 1]);
         assert!(s.take("a").is_none(), "large item kept");
+        // Replacing a key's snapshot keeps the byte count right.
+        s.put("b", 5, None, b"yy".to_vec());
+        assert_eq!(s.bytes(), 2);
         let off = Snapshots::new(0);
         off.put("a", 1, None, b"x".to_vec());
         assert!(off.take("a").is_none());

@@ -95,10 +95,11 @@ impl MemcacheOptions {
         self
     }
 
-    /// How many recent loads are remembered (item bytes and CAS, items up to
-    /// 16 KiB, for 5 seconds) so the update that follows a load in the same
-    /// request needs no second read (default 4096; 0 turns it off). Only a
-    /// round-trip saving: the CAS check makes a stale snapshot harmless.
+    /// How many recent loads are remembered (item bytes and CAS, for 5
+    /// seconds; items up to 16 KiB, 4 MiB in all) so the update that follows
+    /// a load in the same request needs no second read (default 4096; 0
+    /// turns it off). Only a round-trip saving: the CAS check makes a stale
+    /// snapshot harmless.
     #[must_use]
     pub fn snapshot_capacity(mut self, n: usize) -> Self {
         self.snapshot_capacity = n;
