@@ -10,7 +10,9 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use serde_json::{Map, Value};
 use session_plus_core::cookie_format::{CookieFormat, MAX_COOKIE_BYTES};
-use session_plus_core::store::{Fields, Record, RecordMeta};
+#[cfg(feature = "redis")]
+use session_plus_core::store::Fields;
+use session_plus_core::store::{Record, RecordMeta};
 
 use crate::json::{self, DICT_TAG, FLASK_TAGS, NUMBER_TAG};
 use crate::signing::{
@@ -193,6 +195,7 @@ pub(crate) fn truthy(v: &Value) -> bool {
 }
 
 /// Fields and permanence of a session dict.
+#[cfg(feature = "redis")]
 pub(crate) fn split_permanent(mut dict: Map<String, Value>) -> (Fields, bool) {
     let permanent = dict.remove(PERMANENT).is_some_and(|v| truthy(&v));
     (dict.into_iter().collect(), permanent)
