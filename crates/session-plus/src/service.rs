@@ -17,7 +17,7 @@ use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use session_plus_core::{vary_covers_cookie, Outcome, SessionDriver, SessionManager};
 use tower_service::Service;
 
-use crate::future::{Call, ResponseFuture};
+use crate::future::ResponseFuture;
 use crate::Session;
 
 tokio::task_local! {
@@ -143,7 +143,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, Request<ReqBody>, S::Future, ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -160,10 +160,10 @@ where
         };
         // The clone that was made ready is the one that must be called.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        // The inner `call` runs on the first poll, inside the scope: a
-        // `Service` may look at the session in `call` itself.
-        ResponseFuture::new(CURRENT.scope(slot, Call::new(inner, req)))
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The scope covers the returned future, where axum runs extractors;
+        // a `Service` must look the session up in its future, not in `call`.
+        ResponseFuture::new(CURRENT.scope(slot, inner.call(req)))
     }
 }
 
