@@ -71,12 +71,24 @@ impl<C: Clone> Healing<C> {
         }
     }
 
+    /// Send `cmd`. A refused connection means the command never left this
+    /// process, so it is sent once more, on the connection the client has
+    /// just started to re-establish: after Redis comes back, the first
+    /// request reconnects and succeeds instead of getting the failure of an
+    /// attempt made while the server was down. Other failures are never
+    /// retried here (the command may have run).
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T>
     where
         C: ConnectionLike,
     {
         let (generation, mut conn) = self.get();
-        let result = cmd.query_async(&mut conn).await;
+        let mut result = cmd.query_async(&mut conn).await;
+        if result
+            .as_ref()
+            .is_err_and(redis::RedisError::is_connection_refusal)
+        {
+            result = cmd.query_async(&mut conn).await;
+        }
         if result.as_ref().is_err_and(redis::RedisError::is_timeout) {
             self.replace(generation);
         }

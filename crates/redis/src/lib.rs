@@ -30,10 +30,18 @@
 //!   ([`RecordKey::store_key`](session_plus_core::RecordKey::store_key)).
 //! - A hash per record: each session field is a hash field holding the value's
 //!   JSON text; the record's meta (permanence, creation, last access, expiry,
-//!   binding) is JSON in the reserved field [`META_FIELD`] (`"\0meta"`), a name
-//!   the core's field-name check makes impossible for users.
+//!   tombstone flag, binding) is in the reserved field [`META_FIELD`]
+//!   (`"\0meta"`, a name the core's field-name check makes impossible for
+//!   users) as `2|permanent|created|accessed|expires|moved|binding`: this
+//!   crate's own format, simple for the scripts to merge. The JSON meta that
+//!   earlier versions wrote there is still read, and converted by the next
+//!   write.
 //! - The key's expiry is set with `PEXPIREAT` to exactly the absolute expiry
-//!   the core computed, and moved by every update and `touch`.
+//!   of the record, and moved when a write makes it later (or shortens it on
+//!   purpose: the session was made non-permanent).
+//! - A tombstone (the old id of a session that moved at login) is a hash
+//!   holding only the meta field, flagged moved, expiring after the core's
+//!   grace period.
 //!
 //! This is not the flask-session-plus layout (a `SETEX` string): that package
 //! never managed to store anything in Redis (its interop spec, section 4), so
@@ -46,8 +54,10 @@
 //! | call | commands |
 //! |---|---|
 //! | `load` | `HGETALL` |
-//! | `create` | one script: fail if the key exists, else `HSET` all fields and meta, `PEXPIREAT` |
-//! | `update`, `touch` | one script: fail if the record is gone (never resurrects a deleted session), else `HDEL`/`HSET` the changed fields, rewrite meta, `PEXPIREAT` |
+//! | `create` | one script: fail if a live record or tombstone is there, else `HSET` all fields and meta, `PEXPIREAT` |
+//! | `update`, `touch` | one script: fail if there is no live record or only a tombstone (never resurrects a deleted or moved session), else `HDEL`/`HSET` the changed fields, merge the meta field by field, `PEXPIREAT` if the expiry moved |
+//! | `supersede` | one script on one key (cluster-safe): `HGETALL` the record, replace it by its tombstone, return what it held |
+//! | `move_to` (login) | standalone: one script on both keys (supersede the old one, create the new one from what it held); cluster: `supersede` then `create` (the keys are in different slots) |
 //! | `delete` | `DEL` |
 //! | `delete_by_field` (end a user's sessions) | `SCAN MATCH prefix* TYPE hash` (on every master of a cluster), then one check-and-delete script per key found: a keyspace pass, for rare events |
 //!
@@ -58,13 +68,19 @@
 //! that changes fields one `HGETALL` plus one `EVALSHA` (the crate's
 //! `round_trips` test measures this with `INFO commandstats`). Two concurrent
 //! requests that change different fields both survive: each script only
-//! writes the fields its request changed.
+//! writes the fields its request changed, and merges the meta inside the
+//! script (permanence only when the request changed it; last access and
+//! expiry only forward unless the session was made non-permanent), so a
+//! concurrent write never undoes `set_permanent(true)`. A login moves the
+//! record atomically: every write acknowledged before it is carried over,
+//! later ones find the tombstone and are refused.
 //!
 //! # Redis Cluster
 //!
-//! Every call touches exactly one key, so every command and script runs on the
-//! node that owns the key's slot; the cluster client routes `EVALSHA`/`EVAL`
-//! by their key, follows `MOVED`/`ASK` and refreshes its slot map by itself.
+//! Every call touches exactly one key (`move_to` is made of two such calls in
+//! a cluster), so every command and script runs on the node that owns the
+//! key's slot; the cluster client routes `EVALSHA`/`EVAL` by their key,
+//! follows `MOVED`/`ASK` and refreshes its slot map by itself.
 //!
 //! # Failures
 //!
@@ -75,8 +91,11 @@
 //! socket fails requests instead of holding them:
 //!
 //! - Redis restarted or unreachable: the connection re-establishes itself; the
-//!   requests made while it is down fail fast, later ones succeed with no
-//!   action from the application.
+//!   requests made while it is down fail fast, and the first one after it is
+//!   back succeeds, with no action from the application (a refused connection
+//!   means the command never left, so the store sends it once more on the
+//!   connection the client is re-establishing; a command that may have
+//!   reached the server is never re-sent).
 //! - A reply that never comes (a peer gone without a reset, a frozen server):
 //!   the request fails at the reply timeout, and a store built from a URL or a
 //!   client ([`RedisStore::from_url`], [`RedisStore::from_client`],
