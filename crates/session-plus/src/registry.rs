@@ -9,6 +9,9 @@ use session_plus_core::StoreRegistry;
 ///
 /// Also `memcache` (feature `memcache`; `servers = ["host:port", ...]`).
 ///
+/// Also `mongodb` (feature `mongodb`; `url = "mongodb://..."`, `db`,
+/// `collection`, optional `create_ttl_index`).
+///
 /// ```
 /// let registry = session_plus::default_registry();
 /// assert!(registry.knows("memory"));
@@ -29,6 +32,10 @@ pub fn default_registry() -> StoreRegistry {
     #[cfg(feature = "memcache")]
     {
         session_plus_memcache::register(&mut registry);
+    }
+    #[cfg(feature = "mongodb")]
+    {
+        session_plus_mongodb::register(&mut registry);
     }
     registry
 }
