@@ -6,6 +6,10 @@ use session_plus_core::store::{Fields, Record, RecordMeta};
 /// The client flags that mark an item as a session-plus record, format 1
 /// (`"SP"` and a format number). Items with other flags are not ours: they
 /// read as absent and are never overwritten.
+///
+/// ```
+/// assert_eq!(session_plus_memcache::ITEM_FLAGS.to_be_bytes()[..2], *b"SP");
+/// ```
 pub const ITEM_FLAGS: u32 = 0x5350_0001;
 
 /// memcached reads an exptime above this many seconds as an absolute Unix

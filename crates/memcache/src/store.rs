@@ -215,6 +215,16 @@ impl MemcacheStore {
     /// accepts a connection; a server that is down while others answer
     /// only logs a warning (its sessions fail with 503 until it is back,
     /// the rest work).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> session_plus_core::Result<()> {
+    /// use std::time::Duration;
+    /// use session_plus_memcache::{MemcacheOptions, MemcacheStore};
+    ///
+    /// let options = MemcacheOptions::default().io_timeout(Duration::from_millis(300));
+    /// let store = MemcacheStore::connect_with(&["memcache://10.0.0.1:11211", "10.0.0.2"], options).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     pub async fn connect_with(
         servers: &[impl AsRef<str>],
         options: MemcacheOptions,
