@@ -556,4 +556,49 @@ mod tests {
         assert_eq!(permanent_after(&fsp, json!({"a": 1}), Some(true)), None);
         assert_eq!(flask.reserved_fields(), ["_permanent"]);
     }
+
+    #[test]
+    fn permanent_is_reserved_by_flask_interfaces_only() {
+        use session_plus_core::{FieldRules, Interface, Key, SessionDriver, SessionManager};
+        use std::sync::Arc;
+        let flask = || Arc::new(FlaskCookieFormat::flask(secrets()));
+        let err = SessionManager::builder()
+            .interface(
+                Interface::cookie_with_format("session", flask())
+                    .fields(FieldRules::include(["user_id", PERMANENT])),
+            )
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("session") && err.contains("session_fields") && err.contains(PERMANENT),
+            "{err}"
+        );
+        // Next to a Flask interface, a native one keeps `_permanent` as data.
+        let m = Arc::new(
+            SessionManager::builder()
+                .keys(Key::generate())
+                .interface(
+                    Interface::cookie_with_format("session", flask())
+                        .fields(FieldRules::include(["user_id"])),
+                )
+                .interface(Interface::secure_cookie("data").fields(FieldRules::Auto))
+                .build()
+                .unwrap(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let d = SessionDriver::new(m.clone(), std::iter::empty::<&[u8]>());
+            d.session().insert(PERMANENT, 5).await.unwrap();
+            d.session().insert("user_id", 1).await.unwrap();
+            let out = d.finish().await;
+            assert!(out.error.is_none());
+            let d = SessionDriver::new(m, [out.cookie_header().as_bytes()]);
+            assert_eq!(d.session().get::<i32>(PERMANENT).await.unwrap(), Some(5));
+            assert_eq!(d.session().keys().await.unwrap(), [PERMANENT, "user_id"]);
+        });
+    }
 }
