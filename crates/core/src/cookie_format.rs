@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{KeyRing, MacKeys};
 use crate::store::{Fields, Record, RecordMeta};
 
+mod verified;
+use verified::VerifiedCache;
+pub use verified::DEFAULT_CACHE_BYTES;
+
 /// Browsers keep cookies up to 4096 bytes, name and value together.
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
@@ -110,8 +114,13 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
         binding,
         moved: false,
     };
-    let fresh = meta.expires > now && meta.accessed <= now.saturating_add(CLOCK_SKEW_SECS);
-    fresh.then_some(Record { fields: f, meta })
+    is_fresh(&meta, now).then_some(Record { fields: f, meta })
+}
+
+/// Whether a cookie's record is inside its validity window at `now`: not
+/// expired, and not written further in the future than the clock skew allows.
+fn is_fresh(meta: &RecordMeta, now: i64) -> bool {
+    meta.expires > now && meta.accessed <= now.saturating_add(CLOCK_SKEW_SECS)
 }
 
 /// HMAC-SHA256 signed JSON: `base64url(json) "." base64url(HMAC(json))`.
@@ -138,14 +147,40 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
 #[derive(Debug)]
 pub struct SignedFormat {
     keys: MacKeys,
+    verified: VerifiedCache,
 }
 
 impl SignedFormat {
     /// A format signing with the ring's newest key, for the cookie `cookie_name`.
+    /// Values that verified are cached (see [`SignedFormat::with_cache_bytes`]).
     pub fn new(ring: &KeyRing, cookie_name: &str) -> Self {
         Self {
             keys: MacKeys::derive(ring, "cookie-sign", cookie_name),
+            verified: VerifiedCache::new(DEFAULT_CACHE_BYTES),
         }
+    }
+
+    /// Bound the cache of already-verified cookie values to about `bytes` of
+    /// memory ([`DEFAULT_CACHE_BYTES`] by default; 0 turns it off). A value
+    /// is cached only after it verified, keyed by the exact value, and its
+    /// validity window is checked again on every hit, so caching changes no
+    /// answer of [`decode`](CookieFormat::decode), only its cost.
+    ///
+    /// ```
+    /// use session_plus_core::cookie_format::{CookieFormat, SignedFormat};
+    /// use session_plus_core::store::{Record, RecordMeta};
+    /// use session_plus_core::{Key, KeyRing};
+    ///
+    /// let format = SignedFormat::new(&KeyRing::new(Key::generate()), "data").with_cache_bytes(1 << 20);
+    /// let value = format.encode(&Record::new(Default::default(), RecordMeta::new(100, 200, "x")));
+    /// assert!(format.decode(&value, 150).is_some()); // verified, then cached
+    /// assert!(format.decode(&value, 150).is_some()); // from the cache
+    /// assert!(format.decode(&value, 200).is_none()); // expired, cached or not
+    /// ```
+    #[must_use]
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.verified = VerifiedCache::new(bytes);
+        self
     }
 }
 
@@ -165,13 +200,18 @@ impl CookieFormat for SignedFormat {
         if value.len() > MAX_COOKIE_BYTES {
             return None;
         }
+        if let Some(hit) = self.verified.get(value, now) {
+            return Some(hit);
+        }
         let (payload, mac) = value.rsplit_once('.')?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
         if !self.keys.verify(&json, &mac) {
             return None;
         }
-        from_json(&json, now)
+        let record = from_json(&json, now)?;
+        self.verified.insert(value, &record);
+        Some(record)
     }
 }
 
@@ -195,6 +235,7 @@ impl CookieFormat for SignedFormat {
 pub struct EncryptedFormat {
     ciphers: Vec<XChaCha20Poly1305>,
     aad: Vec<u8>,
+    verified: VerifiedCache,
 }
 
 impl fmt::Debug for EncryptedFormat {
@@ -215,7 +256,24 @@ impl EncryptedFormat {
                 .map(|k| XChaCha20Poly1305::new(&k.derive("cookie-encrypt", cookie_name).into()))
                 .collect(),
             aad: cookie_name.as_bytes().to_vec(),
+            verified: VerifiedCache::new(DEFAULT_CACHE_BYTES),
         }
+    }
+
+    /// Bound the cache of already-decrypted cookie values (as
+    /// [`SignedFormat::with_cache_bytes`]; 0 turns it off).
+    ///
+    /// ```
+    /// use session_plus_core::cookie_format::EncryptedFormat;
+    /// use session_plus_core::{Key, KeyRing};
+    ///
+    /// let uncached = EncryptedFormat::new(&KeyRing::new(Key::generate()), "data").with_cache_bytes(0);
+    /// # let _ = uncached;
+    /// ```
+    #[must_use]
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.verified = VerifiedCache::new(bytes);
+        self
     }
 }
 
@@ -244,6 +302,9 @@ impl CookieFormat for EncryptedFormat {
         if value.len() > MAX_COOKIE_BYTES {
             return None;
         }
+        if let Some(hit) = self.verified.get(value, now) {
+            return Some(hit);
+        }
         let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
@@ -259,7 +320,9 @@ impl CookieFormat for EncryptedFormat {
             )
             .ok()
         })?;
-        from_json(&plaintext, now)
+        let record = from_json(&plaintext, now)?;
+        self.verified.insert(value, &record);
+        Some(record)
     }
 }
 

@@ -161,9 +161,7 @@ pub async fn unknown_field_is_an_error_not_dropped<A: Adapter>(adapter: &A) {
 
 /// A tampered, truncated, garbage, oversized or foreign cookie is treated as
 /// absent for its interface only.
-pub async fn tampered_truncated_garbage_and_oversized_cookies_start_fresh<A: Adapter>(
-    adapter: &A,
-) {
+pub async fn tampered_truncated_garbage_and_oversized_cookies_start_fresh<A: Adapter>(adapter: &A) {
     let store = FaultyStore::new();
     let app = app(adapter, seed_manager(store.clone(), Key::generate())).await;
     let mut jar = Jar::default();
@@ -271,7 +269,10 @@ pub async fn login_cycles_the_id_and_destroys_the_old_record<A: Adapter>(adapter
     // The old id no longer reads the session.
     let mut old = Jar::default();
     old.set("session", &old_id);
-    assert_eq!(send(&app, "GET", "/get/user_id", &mut old).await.body, "null");
+    assert_eq!(
+        send(&app, "GET", "/get/user_id", &mut old).await.body,
+        "null"
+    );
 }
 
 /// An attacker's valid `data` cookie planted next to a victim's `session`
@@ -337,9 +338,7 @@ pub async fn all_exclude_and_auto_interfaces_are_written_and_cleared<A: Adapter>
 
 /// A field owned by several interfaces is written to each and read from the
 /// last configured owner.
-pub async fn overlapping_field_written_to_each_owner_read_from_the_last<A: Adapter>(
-    adapter: &A,
-) {
+pub async fn overlapping_field_written_to_each_owner_read_from_the_last<A: Adapter>(adapter: &A) {
     let store = FaultyStore::new();
     let manager = SessionManager::builder()
         .keys(Key::generate())
@@ -527,9 +526,7 @@ pub async fn expired_signed_cookie_is_rejected_server_side<A: Adapter>(adapter: 
 
 /// A failed load of an interface the handler then changed: 503, nothing
 /// written, even when the handler ignored the error.
-pub async fn load_failure_with_a_write_becomes_503_and_overwrites_nothing<A: Adapter>(
-    adapter: &A,
-) {
+pub async fn load_failure_with_a_write_becomes_503_and_overwrites_nothing<A: Adapter>(adapter: &A) {
     let store = FaultyStore::new();
     let app = app(adapter, seed_manager(store.clone(), Key::generate())).await;
     let mut jar = Jar::default();
@@ -605,7 +602,10 @@ pub async fn caching_headers<A: Adapter>(adapter: &A) {
     assert_eq!(r.headers.get("vary").unwrap(), "Cookie");
     let r = send(&app, "POST", "/cached", &mut jar).await;
     assert_eq!(
-        r.headers.get_all("cache-control").iter().collect::<Vec<_>>(),
+        r.headers
+            .get_all("cache-control")
+            .iter()
+            .collect::<Vec<_>>(),
         ["private, max-age=5"],
         "the app's own Cache-Control wins"
     );
@@ -739,7 +739,11 @@ pub async fn all_of_a_users_sessions_can_be_terminated<A: Adapter>(adapter: &A) 
     send(&app, "POST", "/login/7", &mut laptop).await;
     send(&app, "POST", "/login/8", &mut other).await;
     assert_eq!(manager.terminate_sessions("user_id", 7).await.unwrap(), 2);
-    for (jar, user) in [(&mut phone, "null"), (&mut laptop, "null"), (&mut other, "8")] {
+    for (jar, user) in [
+        (&mut phone, "null"),
+        (&mut laptop, "null"),
+        (&mut other, "8"),
+    ] {
         assert_eq!(send(&app, "GET", "/get/user_id", jar).await.body, user);
     }
 }
@@ -853,9 +857,7 @@ pub async fn non_ascii_foreign_cookies_do_not_hide_the_session<A: Adapter>(adapt
 /// A handler that returns a session error through the adapter's error type
 /// answers with the core's status (`Error::status_code`) and a body that
 /// carries no detail (no field name, no id).
-pub async fn handler_errors_answer_with_the_core_status_and_leak_nothing<A: Adapter>(
-    adapter: &A,
-) {
+pub async fn handler_errors_answer_with_the_core_status_and_leak_nothing<A: Adapter>(adapter: &A) {
     let store = FaultyStore::new();
     let app = app(adapter, seed_manager(store.clone(), Key::generate())).await;
     let mut jar = Jar::default();
@@ -868,7 +870,13 @@ pub async fn handler_errors_answer_with_the_core_status_and_leak_nothing<A: Adap
         .build()
         .unwrap();
     let strict = self::app(adapter, manager).await;
-    let r = send(&strict, "POST", "/set/secret_field_name/1", &mut Jar::default()).await;
+    let r = send(
+        &strict,
+        "POST",
+        "/set/secret_field_name/1",
+        &mut Jar::default(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(!r.body.contains("secret_field_name"), "{}", r.body);
     // 503: the store is down; the body names neither the id nor the backend.
@@ -890,8 +898,13 @@ pub async fn session_used_after_the_request_is_a_closed_error<A: Adapter>(adapte
     let mut jar = Jar::default();
     let r = send(&app, "POST", "/spawn-late", &mut jar).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(signed_payload(jar.get("data").unwrap())["f"]["theme"], "early");
-    let err = routes::late_use().await.expect_err("used after its request");
+    assert_eq!(
+        signed_payload(jar.get("data").unwrap())["f"]["theme"],
+        "early"
+    );
+    let err = routes::late_use()
+        .await
+        .expect_err("used after its request");
     assert!(err.is_closed(), "{err}");
     assert!(!err.is_service_unavailable());
     assert_eq!(err.status_code(), 500);
