@@ -36,6 +36,26 @@ use routes::Demo;
 /// Build the session manager the settings describe; errors are ready to
 /// print (they name the variable or file, the interface, the setting, and
 /// every cause).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use session_plus_demo::config::Settings;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = dir.path().join("demo.db").display().to_string();
+/// let settings = Settings::from_vars(|name| (name == "SESSION_DB").then(|| db.clone())).unwrap();
+/// let demo = session_plus_demo::build(&settings).await.unwrap();
+/// assert_eq!(demo.manager.owners_of("user_id"), ["session"]);
+/// let app: axum::Router = session_plus_demo::app(demo); // serve it with axum::serve
+///
+/// let missing = Settings::from_vars(|name| {
+///     (name == "SESSION_DB").then(|| "/nonexistent/demo.db".to_owned())
+/// })
+/// .unwrap();
+/// let err = session_plus_demo::build(&missing).await.err().unwrap();
+/// assert!(err.contains("`/nonexistent/demo.db`: No such file or directory (os error 2)"));
+/// # });
+/// ```
 pub async fn build(settings: &Settings) -> Result<Demo, String> {
     let origin = match &settings.source {
         Source::Builtin(server_side) => format!(

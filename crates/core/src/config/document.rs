@@ -73,7 +73,15 @@ pub struct InterfaceDocument {
     settings_read: Arc<AtomicBool>,
 }
 
-/// The settings every interface understands, whatever its backend.
+/// The settings every interface understands, whatever its backend. Any
+/// other key of an interface goes to its backend
+/// ([`InterfaceDocument::backend_settings`]).
+///
+/// ```
+/// use session_plus_core::config::COMMON_SETTINGS;
+/// assert!(COMMON_SETTINGS.contains(&"cookie_secure"));
+/// assert!(!COMMON_SETTINGS.contains(&"cluster_urls")); // a Redis setting
+/// ```
 pub const COMMON_SETTINGS: &[&str] = &[
     "cookie_name",
     "session_type",
