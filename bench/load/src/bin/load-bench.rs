@@ -12,7 +12,8 @@ use session_plus_load::servers::Kind;
 
 const HELP: &str = "load-bench [options]   (run from the repository root)
   --only a,b,c        servers to run (default: all): baseline, sp-cookie, sp-redis, sp-seed,
-                      ts-memory, ts-redis, actix-cookie, actix-redis, flask
+                      ts-memory, ts-redis, actix-cookie, actix-redis, sp-actix-cookie,
+                      sp-actix-redis, flask
   --duration S        seconds of measured load per server and route (default 5)
   --warmup S          seconds of warm-up load before each measurement (default 1)
   --connections N     wrk connections (default 32)

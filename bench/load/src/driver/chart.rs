@@ -23,6 +23,8 @@ fn color(k: Kind) -> &'static str {
         Kind::TsRedis => "#ff7f0e",
         Kind::ActixCookie => "#ff9896",
         Kind::ActixRedis => "#d62728",
+        Kind::SpActixCookie => "#aec7e8",
+        Kind::SpActixRedis => "#9edae5",
         Kind::Flask => "#9467bd",
     }
 }

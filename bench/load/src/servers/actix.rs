@@ -1,4 +1,5 @@
-//! The actix-web servers with actix-session.
+//! The actix-web servers: actix-session, and session-plus through
+//! `session-plus-actix`.
 
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
@@ -69,5 +70,66 @@ async fn write(session: Session) -> HttpResponse {
     match session.insert("counter", n) {
         Ok(()) => HttpResponse::Ok().body(n.to_string()),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
+}
+
+/// session-plus on actix-web with one worker: one signed-cookie interface
+/// owning every field, or one Redis interface at `redis_url` (the same
+/// configurations as `sp-cookie` / `sp-redis` on axum).
+pub(super) fn serve_session_plus(port: u16, redis_url: Option<String>) -> Result<(), String> {
+    use std::sync::Arc;
+
+    use session_plus_actix::{
+        FieldRules, Interface, Key as SpKey, SessionManager, SessionMiddleware,
+    };
+
+    actix_web::rt::System::new().block_on(async move {
+        let interface = match redis_url {
+            None => Interface::secure_cookie("data"),
+            Some(url) => {
+                let store = session_plus_redis::RedisStore::from_url(&url)
+                    .await
+                    .map_err(|e| format!("session-plus Redis store: {e}"))?;
+                Interface::store("session", Arc::new(store))
+            }
+        };
+        // One manager (and one Redis connection) for every worker, like the
+        // actix-session store above.
+        let manager = Arc::new(
+            SessionManager::builder()
+                .keys(SpKey::generate())
+                .interface(interface.fields(FieldRules::All))
+                .build()
+                .map_err(|e| format!("session-plus config: {e}"))?,
+        );
+        HttpServer::new(move || {
+            App::new()
+                .wrap(SessionMiddleware::new(manager.clone()))
+                .route("/none", web::get().to(none))
+                .route("/read", web::get().to(sp::read))
+                .route("/write", web::get().to(sp::write))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", port))
+        .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?
+        .run()
+        .await
+        .map_err(|e| format!("serve: {e}"))
+    })
+}
+
+/// The handlers of the axum session-plus servers, on actix-web.
+mod sp {
+    use session_plus_actix::{Session, SessionError};
+
+    pub(super) async fn read(session: Session) -> Result<String, SessionError> {
+        let n: i64 = session.get("counter").await?.unwrap_or(0);
+        Ok(n.to_string())
+    }
+
+    pub(super) async fn write(session: Session) -> Result<String, SessionError> {
+        let n: i64 = session.get("counter").await?.unwrap_or(0) + 1;
+        session.insert("counter", n).await?;
+        Ok(n.to_string())
     }
 }

@@ -96,9 +96,11 @@ pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> 
                 .route("/write", get(ts014::write))
                 .layer(tower_sessions_014::SessionManagerLayer::new(store).with_secure(false))
         }
-        Kind::ActixCookie | Kind::ActixRedis | Kind::Flask => {
-            return Err(format!("`{kind}` is not an axum server"))
-        }
+        Kind::ActixCookie
+        | Kind::ActixRedis
+        | Kind::SpActixCookie
+        | Kind::SpActixRedis
+        | Kind::Flask => return Err(format!("`{kind}` is not an axum server")),
     })
 }
 

@@ -37,6 +37,12 @@ pub enum Kind {
     ActixCookie,
     /// actix-session with `RedisSessionStore`.
     ActixRedis,
+    /// session-plus on actix-web (`session-plus-actix`), one `secure_cookie`
+    /// interface owning every field (as `SpCookie`).
+    SpActixCookie,
+    /// session-plus on actix-web, one Redis interface owning every field (as
+    /// `SpRedis`).
+    SpActixRedis,
     /// Flask + flask-session-plus 0.6.2 under gunicorn (a Python process, not
     /// served by `load-server`).
     Flask,
@@ -44,7 +50,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in report order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Baseline,
         Kind::SpCookie,
         Kind::SpRedis,
@@ -53,6 +59,8 @@ impl Kind {
         Kind::TsRedis,
         Kind::ActixCookie,
         Kind::ActixRedis,
+        Kind::SpActixCookie,
+        Kind::SpActixRedis,
         Kind::Flask,
     ];
 
@@ -67,6 +75,8 @@ impl Kind {
             Kind::TsRedis => "ts-redis",
             Kind::ActixCookie => "actix-cookie",
             Kind::ActixRedis => "actix-redis",
+            Kind::SpActixCookie => "sp-actix-cookie",
+            Kind::SpActixRedis => "sp-actix-redis",
             Kind::Flask => "flask",
         }
     }
@@ -84,6 +94,8 @@ impl Kind {
             Kind::TsRedis => "tower-sessions 0.14 + tower-sessions-redis-store 0.16",
             Kind::ActixCookie => "actix-web 4 + actix-session 0.11, CookieSessionStore",
             Kind::ActixRedis => "actix-web 4 + actix-session 0.11, RedisSessionStore",
+            Kind::SpActixCookie => "actix-web 4 + session-plus-actix, one secure_cookie interface",
+            Kind::SpActixRedis => "actix-web 4 + session-plus-actix, one Redis interface",
             Kind::Flask => {
                 "Flask 2.0.3 + flask-session-plus 0.6.2 (seed config, Redis), gunicorn 2 workers"
             }
@@ -94,7 +106,12 @@ impl Kind {
     pub fn uses_redis(self) -> bool {
         matches!(
             self,
-            Kind::SpRedis | Kind::SpSeed | Kind::TsRedis | Kind::ActixRedis | Kind::Flask
+            Kind::SpRedis
+                | Kind::SpSeed
+                | Kind::TsRedis
+                | Kind::ActixRedis
+                | Kind::SpActixRedis
+                | Kind::Flask
         )
     }
 }
@@ -130,6 +147,8 @@ pub fn serve(kind: Kind, port: u16, redis_url: Option<&str>) -> Result<(), Strin
     match kind {
         Kind::ActixCookie => actix::serve(port, None),
         Kind::ActixRedis => actix::serve(port, Some(need_url()?)),
+        Kind::SpActixCookie => actix::serve_session_plus(port, None),
+        Kind::SpActixRedis => actix::serve_session_plus(port, Some(need_url()?)),
         Kind::Flask => Err("`flask` is served by gunicorn, not by load-server".to_owned()),
         other => {
             let url = if other.uses_redis() {
