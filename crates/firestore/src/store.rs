@@ -26,8 +26,25 @@ const ACCESSED: &str = "_accessed";
 const BINDING: &str = "_binding";
 const MOVED: &str = "_moved";
 
-/// Attempts of one conditional write under contention before giving up.
-const MAX_ATTEMPTS: usize = 32;
+/// Attempts of one conditional write under contention before giving up
+/// (the interface's timeout usually ends it first).
+const MAX_ATTEMPTS: u32 = 100;
+/// Longest pause between two attempts (each pause is random, up to
+/// `2^attempt` ms, so contenders spread out instead of colliding again).
+const MAX_BACKOFF_MS: u64 = 64;
+
+/// Wait a little before attempt `attempt` of a conditional write.
+async fn backoff(attempt: u32) {
+    if attempt == 0 {
+        return;
+    }
+    let cap = (1u64 << attempt.min(16)).min(MAX_BACKOFF_MS);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let jitter = nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    tokio::time::sleep(Duration::from_millis(jitter % (cap + 1))).await;
+}
 /// Documents per commit in the bulk deletes (Firestore allows 500).
 const DELETE_BATCH: usize = 500;
 /// Remembered document versions (see `Versions`).
@@ -526,7 +543,8 @@ impl SessionStore for FirestoreStore {
     async fn create(&self, key: &RecordKey, record: &Record) -> Result<bool> {
         let id = Self::doc_id(key)?;
         let mut write = self.create_write(&id, record)?;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
             if let Some(times) = self.commit(vec![write]).await? {
                 self.versions
                     .put(&id, times.first().map_or("", String::as_str), &record.meta);
@@ -554,7 +572,8 @@ impl SessionStore for FirestoreStore {
             .versions
             .get(&id)
             .filter(|(_, meta)| meta.expires > unix_now() && !meta.moved);
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
             let (version, meta) = match known.take() {
                 Some(hit) => hit,
                 None => {
@@ -584,7 +603,8 @@ impl SessionStore for FirestoreStore {
 
     async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
         let id = Self::doc_id(key)?;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
             let now = unix_now();
             let Some((current, version)) = self.fetch(&id, now).await? else {
                 return Ok(None);
@@ -616,7 +636,8 @@ impl SessionStore for FirestoreStore {
         tombstone_until: i64,
     ) -> Result<bool> {
         let (old_id, new_id) = (Self::doc_id(from)?, Self::doc_id(to)?);
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            backoff(attempt).await;
             let now = unix_now();
             let Some((current, version)) = self.fetch(&old_id, now).await? else {
                 return Ok(false);

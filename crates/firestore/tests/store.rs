@@ -104,15 +104,17 @@ async fn hostile_names_in_update_masks() {
     let doc = common::raw_doc(PROJECT, &coll, &k.store_key())
         .await
         .unwrap();
+    let stored = &doc["fields"];
     assert_eq!(
-        doc["fields"]["f_`tick`"]["stringValue"],
-        json!(["`tick`", 2]).to_string()
+        stored["f_x.`y`.z"]["stringValue"],
+        json!(["x.`y`.z", 8]).to_string()
     );
     assert_eq!(
-        doc["fields"]["f___proto__"]["stringValue"],
-        json!(["__proto__", 4]).to_string()
+        stored["f_back\\slash"]["stringValue"],
+        json!(["back\\slash", 2]).to_string()
     );
-    // The meta field was not clobbered by the session field called `_expiration`.
+    assert!(stored.get("f_`tick`").is_none() && stored.get("f___proto__").is_none());
+    // The session field called `_expiration` did not clobber the meta field.
     assert!(got.is_live(unix_now()));
 }
 
@@ -211,7 +213,7 @@ async fn updates_never_resurrect() {
 /// HTTP requests per store call, counted by a proxy in front of the emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trips_per_call_and_per_request_type() {
-    let proxy = common::CountingProxy::start(common::emulator().port()).await;
+    let proxy = common::CountingProxy::start(common::port()).await;
     let coll = common::unique("trips");
     let s = FirestoreStore::new(FirestoreClient::emulator(&proxy.host(), PROJECT), &coll).unwrap();
     let now = unix_now();
@@ -283,15 +285,20 @@ async fn round_trips_per_call_and_per_request_type() {
     let request = |cookie: String| SessionDriver::new(manager.clone(), [cookie.as_bytes()]);
     let d = request(String::new());
     d.session().insert("user_id", 7).await.unwrap();
+    d.session().insert("theme", "light").await.unwrap();
     let out = d.finish().await;
     assert!(out.error.is_none());
     let cookie = out.cookie_header();
     let new_session = proxy.take();
 
     let d = request(cookie.clone());
-    d.session().insert("theme", "dark").await.unwrap();
     d.finish().await;
     let untouched = proxy.take();
+
+    let d = request(cookie.clone());
+    d.session().insert("theme", "dark").await.unwrap();
+    assert!(d.finish().await.error.is_none());
+    let cookie_only = proxy.take();
 
     let d = request(cookie.clone());
     assert_eq!(d.session().get::<u64>("user_id").await.unwrap(), Some(7));
@@ -304,12 +311,17 @@ async fn round_trips_per_call_and_per_request_type() {
     let write = proxy.take();
 
     eprintln!(
-        "round trips: new session {new_session:?}, untouched {untouched:?}, read-only {read_only:?}, write {write:?}"
+        "round trips: new session {new_session:?}, untouched {untouched:?}, cookie-only write {cookie_only:?}, read-only {read_only:?}, write {write:?}"
     );
     assert_eq!(new_session, ["commit"], "a new session is one create");
     assert!(
         untouched.is_empty(),
-        "a request not touching Firestore fields costs nothing"
+        "a request not touching Firestore fields costs nothing: {untouched:?}"
+    );
+    assert_eq!(
+        cookie_only,
+        ["GET"],
+        "a cookie-only write checks once that no login moved the session"
     );
     assert_eq!(read_only, ["GET"]);
     assert_eq!(write, ["GET", "commit"]);

@@ -5,7 +5,8 @@ use session_plus_core::StoreRegistry;
 /// A [`StoreRegistry`] with every backend enabled by this crate's features:
 /// `memory` always, `sqlite` (feature `sqlite`; `url = "sqlite://path/to/file.db"`
 /// or `sqlite::memory:`, optional `readers`, `busy_timeout_ms`, `sweep_interval`
-/// in seconds), `redis` (feature `redis`).
+/// in seconds), `redis` (feature `redis`), `firestore` (feature
+/// `firestore`).
 ///
 /// Also `memcache` (feature `memcache`; `servers = ["host:port", ...]`).
 ///
@@ -32,6 +33,10 @@ pub fn default_registry() -> StoreRegistry {
     #[cfg(feature = "memcache")]
     {
         session_plus_memcache::register(&mut registry);
+    }
+    #[cfg(feature = "firestore")]
+    {
+        session_plus_firestore::register(&mut registry);
     }
     #[cfg(feature = "mongodb")]
     {

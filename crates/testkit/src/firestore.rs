@@ -4,6 +4,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -145,6 +146,8 @@ impl FirestoreEmulator {
     pub fn export(&mut self, project: &str) {
         let target = self.dir.path().join(format!("export-{project}"));
         let _ = std::fs::remove_dir_all(&target);
+        std::fs::create_dir_all(&target)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", target.display()));
         let body = format!(
             r#"{{"database":"projects/{project}/databases/(default)","export_directory":"{}"}}"#,
             target.display()
@@ -258,6 +261,139 @@ impl FirestoreEmulator {
     }
 }
 
+/// Runs the launcher in its own process group, prints its PID, and kills
+/// the group once no test process has held the lease for three checks in a
+/// row (about six seconds), removing the port file under the start lock
+/// first so no process picks up a dying emulator.
+const SHARED_WATCHDOG: &str = r#"
+"$0" "$@" </dev/null >"$SP_FS_DIR/emulator.log" 2>&1 &
+pid=$!
+echo "$pid"
+exec >/dev/null 2>&1 </dev/null
+idle=0
+while kill -0 "$pid" 2>/dev/null; do
+  sleep 2
+  if flock -n "$SP_FS_DIR/lease" true; then idle=$((idle+1)); else idle=0; fi
+  if [ "$idle" -ge 3 ]; then
+    if flock "$SP_FS_DIR/start" sh -c 'flock -n "$SP_FS_DIR/lease" true && rm -f "$SP_FS_DIR/port"'; then
+      break
+    fi
+    idle=0
+  fi
+done
+kill -9 -$$
+"#;
+
+/// A Firestore emulator shared by every test process of a run (cargo-nextest
+/// runs each test in a process of its own; one JVM each would be far too
+/// heavy). The first process starts it; each process holds a shared lease
+/// (an `flock`) while it lives; the emulator stops itself a few seconds
+/// after the last lease is gone. Never stop or restart it: fault tests take
+/// their own [`FirestoreEmulator`].
+///
+/// ```no_run
+/// let host = session_plus_testkit::FirestoreEmulator::shared_host();
+/// assert!(host.starts_with("127.0.0.1:"));
+/// ```
+impl FirestoreEmulator {
+    /// `host:port` of the shared emulator, started if needed.
+    ///
+    /// # Panics
+    /// If the launcher or `flock` (util-linux) is missing, or the emulator
+    /// does not come up.
+    pub fn shared_host() -> String {
+        static SHARED: OnceLock<(String, Mutex<Option<Child>>)> = OnceLock::new();
+        SHARED.get_or_init(start_shared).0.clone()
+    }
+}
+
+fn flock_holder(file: &Path, shared: bool) -> Child {
+    let mut cmd = Command::new("flock");
+    if shared {
+        cmd.arg("-s");
+    }
+    let mut child = cmd
+        .arg(file)
+        .args(["-c", "echo held; read _"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `flock` ({e}): install util-linux (`apt-get install -y util-linux`)")
+        });
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    assert_eq!(line.trim(), "held", "flock did not take {}", file.display());
+    child
+}
+
+fn release(mut holder: Child) {
+    if let Some(mut stdin) = holder.stdin.take() {
+        let _ = stdin.write_all(b"\n");
+    }
+    let _ = holder.wait();
+}
+
+// The emulator's watchdog shell outlives this process on purpose (it stops
+// the emulator once no test process holds a lease): it is never waited for.
+#[allow(clippy::zombie_processes)]
+fn start_shared() -> (String, Mutex<Option<Child>>) {
+    let launcher = launcher().unwrap_or_else(|| panic!("{NOT_FOUND}"));
+    let dir = std::env::var_os("SESSION_PLUS_FIRESTORE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("session-plus-firestore-shared"));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let start = flock_holder(&dir.join("start"), false);
+    // Held until this process exits (its stdin pipe closes then).
+    let lease = flock_holder(&dir.join("lease"), true);
+    let port_file = dir.join("port");
+    let known = std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|&p| http(p, "GET", "/", "").is_ok_and(|(s, _)| s == 200));
+    let port = known.unwrap_or_else(|| {
+        let port = free_port();
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(SHARED_WATCHDOG)
+            .arg(&launcher)
+            .args(["start", "--host=127.0.0.1", &format!("--port={port}")])
+            .env("SP_FS_DIR", &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        set_own_process_group(&mut command);
+        let mut shell = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
+        let mut line = String::new();
+        if let Some(out) = shell.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let begun = Instant::now();
+        while !http(port, "GET", "/", "").is_ok_and(|(s, _)| s == 200) {
+            if begun.elapsed() > READY_TIMEOUT || matches!(shell.try_wait(), Ok(Some(_))) {
+                panic!(
+                    "the shared Firestore emulator did not start on port {port}; log:\n{}",
+                    log_tail(&dir.join("emulator.log"))
+                );
+            }
+            thread::sleep(POLL);
+        }
+        eprintln!("shared Firestore emulator up in {:?}", begun.elapsed());
+        std::fs::write(&port_file, port.to_string())
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", port_file.display()));
+        port
+    });
+    release(start);
+    (format!("127.0.0.1:{port}"), Mutex::new(Some(lease)))
+}
+
 #[cfg(unix)]
 fn set_own_process_group(command: &mut Command) {
     use std::os::unix::process::CommandExt as _;
@@ -329,7 +465,8 @@ fn find_metadata(dir: &Path) -> Option<PathBuf> {
     None
 }
 
-/// One HTTP/1.1 request on a fresh connection; the status and body.
+/// One HTTP/1.1 request on a fresh connection; the status and body. The
+/// emulator keeps connections open, so the body is read by its length.
 fn http(port: u16, method: &str, path: &str, body: &str) -> io::Result<(u16, String)> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
@@ -337,21 +474,40 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> io::Result<(u16, Str
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Authorization: Bearer owner\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    let status = status_line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {response:.80}")))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {status_line:.80}")))?;
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        None => {
+            reader.read_to_end(&mut body)?;
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 fn log_tail(log: &Path) -> String {

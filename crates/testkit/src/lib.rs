@@ -7,6 +7,8 @@
 //! - [`RedisCluster`]: several masters joined into a Redis Cluster.
 //! - [`MemcachedServer`]: one `memcached` on a free loopback port (start
 //!   several for a pool); stop, restart, pause and resume as above.
+//! - [`FirestoreEmulator`]: Google's Cloud Firestore emulator (a JVM), one
+//!   per test binary is plenty; export, stop and restart for fault tests.
 //! - [`SecantusServer`]: SecantusDB, a MongoDB wire-protocol server (installed
 //!   with pip into a virtual environment under the target directory on first
 //!   use), for the MongoDB backend; stop, restart, pause and resume.
@@ -33,12 +35,14 @@
 #![deny(missing_docs)]
 
 mod cluster;
+mod firestore;
 mod memcached;
 mod mongo;
 mod resp;
 mod server;
 
 pub use cluster::RedisCluster;
+pub use firestore::FirestoreEmulator;
 pub use memcached::MemcachedServer;
 pub use mongo::{secantusd, SecantusServer, SECANTUS_REPLICA_SET, SECANTUS_VERSION};
 pub use resp::Reply;

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::Path;
@@ -18,20 +18,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-/// The emulator of this test binary (started on first use; the testkit's
-/// watchdog stops it when the binary exits).
-pub fn emulator() -> &'static FirestoreEmulator {
-    static EMULATOR: OnceLock<FirestoreEmulator> = OnceLock::new();
-    EMULATOR.get_or_init(|| {
-        let e = FirestoreEmulator::start();
-        eprintln!("Firestore emulator up in {:?}", e.started_in());
-        e
-    })
+/// `host:port` of the emulator shared by the test processes of this run
+/// (started on first use; it stops itself once no test process runs).
+pub fn host() -> String {
+    FirestoreEmulator::shared_host()
 }
 
-/// A client of this binary's emulator for `project`.
+/// Its port.
+pub fn port() -> u16 {
+    host()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
+/// A client of the shared emulator for `project`.
 pub fn client(project: &str) -> FirestoreClient {
-    FirestoreClient::emulator(&emulator().host(), project)
+    FirestoreClient::emulator(&host(), project)
 }
 
 /// A collection name no other test uses.
@@ -64,7 +68,7 @@ pub async fn raw(method: &str, host: &str, path: &str, body: &str) -> (u16, serd
 /// A raw document of `project`'s `collection`.
 pub async fn raw_doc(project: &str, collection: &str, id: &str) -> Option<serde_json::Value> {
     let path = format!("/v1/projects/{project}/databases/(default)/documents/{collection}/{id}");
-    let (status, v) = raw("GET", &emulator().host(), &path, "").await;
+    let (status, v) = raw("GET", &host(), &path, "").await;
     match status {
         200 => Some(v),
         404 => None,
