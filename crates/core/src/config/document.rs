@@ -572,6 +572,14 @@ impl ConfigDocument {
             let iface = match doc.session_type.as_str() {
                 "secure_cookie" => {
                     doc.reject_extra()?;
+                    if doc.url.is_some() {
+                        return Err(Error::config(
+                            name,
+                            "url",
+                            "a `secure_cookie` interface keeps its data in the cookie and \
+                             connects to nothing (is `session_type` missing?)",
+                        ));
+                    }
                     if doc.encrypt {
                         Interface::encrypted_cookie(name)
                     } else {
@@ -829,6 +837,14 @@ mod tests {
         let e = ConfigDocument::from_json(r#"{"interfaces": [{"cookie_name": "a"}], "x": 1}"#)
             .unwrap_err();
         assert_names(&e, None, "x", &["unknown top-level key"]);
+    }
+
+    #[test]
+    fn a_url_on_a_cookie_interface_asks_for_the_session_type() {
+        // The default session_type is secure_cookie: without this check the
+        // login would silently live in the cookie instead of the server.
+        let e = build_err("[[interface]]\ncookie_name = \"s\"\nurl = \"redis://127.0.0.1/\"\n");
+        assert_names(&e, Some("s"), "url", &["is `session_type` missing?"]);
     }
 
     #[test]
