@@ -109,6 +109,15 @@ impl MongoStore {
     /// backend error when the index cannot be created (server unreachable
     /// within the client's server selection timeout, or an index on `expires`
     /// with other options exists).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_plus_mongodb::{mongodb::Client, MongoStore};
+    ///
+    /// let client = Client::with_uri_str("mongodb://127.0.0.1:27017").await?;
+    /// let store = MongoStore::new(client.clone(), "app", "sessions").await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     pub async fn new(client: Client, db: &str, collection: &str) -> Result<Self> {
         Self::with_options(client, db, collection, MongoOptions::default()).await
     }
@@ -119,6 +128,17 @@ impl MongoStore {
     /// # Errors
     /// As [`MongoStore::new`]; also a configuration error for an
     /// unacknowledged write concern.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_plus_mongodb::{mongodb::Client, MongoOptions, MongoStore};
+    ///
+    /// let client = Client::with_uri_str("mongodb://127.0.0.1:27017/?replicaSet=rs0").await?;
+    /// // The TTL index is created by the deployment scripts: nothing is sent here.
+    /// let options = MongoOptions::default().ttl_index(false);
+    /// let store = MongoStore::with_options(client, "app", "sessions", options).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     pub async fn with_options(
         client: Client,
         db: &str,
@@ -260,6 +280,15 @@ impl MongoStore {
 
     /// The collection the records live in (with the store's write concern
     /// and primary reads), e.g. for an administrative query.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: session_plus_mongodb::MongoStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_plus_mongodb::mongodb::bson::doc;
+    ///
+    /// // Sessions of user 42 (field values are native BSON scalars).
+    /// let n = store.collection().count_documents(doc! { "fields.user_id": 42_i64 }).await?;
+    /// # let _ = n; Ok(()) }
+    /// ```
     pub fn collection(&self) -> &Collection<Document> {
         &self.collection
     }

@@ -68,6 +68,11 @@ wait "$pid"
 ///
 /// # Panics
 /// With instructions when python3, venv support or PyPI is missing.
+///
+/// ```no_run
+/// let launcher = session_plus_testkit::secantusd();
+/// assert!(launcher.ends_with("bin/secantusd-py"));
+/// ```
 pub fn secantusd() -> PathBuf {
     static READY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     READY
