@@ -30,6 +30,10 @@
 //! # }).unwrap();
 //! ```
 //!
+//! From a configuration document, add the backend to the registry with
+//! [`register`] and write `session_type = "sqlite"` with
+//! `url = "sqlite://path/to/file.db"`.
+//!
 //! # Layout
 //!
 //! Three `STRICT` tables, created on open if missing (names prefixed so the
@@ -101,11 +105,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 mod ops;
 mod pool;
 mod schema;
 mod store;
 
+pub use config::register;
 pub use store::{SqliteOptions, SqliteStore};
 
 /// The interface label on this backend's errors (a store does not know the

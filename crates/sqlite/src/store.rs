@@ -137,8 +137,12 @@ impl SqliteStore {
     /// ```
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref();
+        Self::open_path(path, &options).map_err(|e| OpenError::wrap(path, e))
+    }
+
+    fn open_path(path: &Path, options: &SqliteOptions) -> Result<Self> {
         let mut writer = Connection::open(path).map_err(db)?;
-        configure(&writer, &options)?;
+        configure(&writer, options)?;
         let mode: String = writer
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(db)?;
@@ -154,7 +158,7 @@ impl SqliteStore {
         let readers = (0..options.readers)
             .map(|_| {
                 let conn = Connection::open(path).map_err(db)?;
-                configure(&conn, &options)?;
+                configure(&conn, options)?;
                 conn.pragma_update(None, "query_only", true).map_err(db)?;
                 Ok(conn)
             })
@@ -225,6 +229,56 @@ impl SqliteStore {
                 }
             }
         })
+    }
+}
+
+/// Why a database file could not be opened: the path, the operating
+/// system's reason when there is one, and SQLite's error as the source.
+#[derive(Debug)]
+struct OpenError {
+    path: PathBuf,
+    os: Option<std::io::Error>,
+    source: session_plus_core::Error,
+}
+
+impl OpenError {
+    fn wrap(path: &Path, source: session_plus_core::Error) -> session_plus_core::Error {
+        // SQLite says only "unable to open database file"; the OS says why.
+        let os = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .err();
+        session_plus_core::Error::backend(
+            crate::LABEL,
+            OpenError {
+                path: path.to_owned(),
+                os,
+                source,
+            },
+        )
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot open the SQLite database `{}`",
+            self.path.display()
+        )?;
+        if let Some(os) = &self.os {
+            write!(f, " ({os})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
