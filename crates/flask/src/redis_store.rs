@@ -6,7 +6,9 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use serde_json::{Map, Value};
-use session_plus_core::store::{Capabilities, Changes, Record, RecordMeta, SessionStore};
+use session_plus_core::store::{
+    Capabilities, Changes, MetaUpdate, Record, RecordMeta, SessionStore,
+};
 use session_plus_core::{unix_now, Error, RecordKey, Result};
 
 use crate::cookie::{session_dict, split_permanent, top_level, FAR_FUTURE, PERMANENT};
@@ -14,15 +16,51 @@ use crate::json;
 
 /// Sets the key only if it still holds the value the merge started from: a
 /// compare-and-swap over whole values. A vanished key never matches, so a
-/// write can never resurrect a deleted session. The merge itself is done in
-/// Rust (not with `cjson`, which would reformat numbers and reorder keys).
+/// write can never resurrect a deleted session. The merge of the fields is
+/// done in Rust (not with `cjson`, which would reformat numbers and reorder
+/// keys); the expiry is merged here, against the key's own expiry at that
+/// instant: it only moves forward unless `shorten` is set.
+///
+/// `ARGV`: expected value, new value, expiry (ms since the epoch), shorten
+/// (`0`/`1`). Returns 1 when swapped, else 0.
 const CAS: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local target = tonumber(ARGV[3])
+if ARGV[4] == '0' then
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl == -1 then
+    redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+    return 1
+  end
+  local t = redis.call('TIME')
+  local current = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl
+  if current > target then target = current end
 end
-return 0
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', string.format('%.0f', target))
+return 1
 ";
+
+/// Moves the expiry of a live record that is not a tombstone forward (an
+/// idle refresh without a permanence change): one round trip.
+///
+/// `ARGV`: the tombstone marker (the value prefix of every tombstone), expiry
+/// (ms since the epoch). Returns 1, or 0 when there is nothing to refresh.
+const TOUCH: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) == ARGV[1] then return 0 end
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -1 then return 1 end
+local t = redis.call('TIME')
+local current = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl
+if tonumber(ARGV[2]) > current then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+";
+
+/// The dict key marking a tombstone (a session moved to a new id at login).
+/// It starts with a NUL character, which the core refuses in field names, so
+/// no session field can collide with it; it sorts first, so every tombstone's
+/// value starts with the same bytes.
+const TOMBSTONE: &str = "\u{0}moved";
 
 /// Attempts of one `update` under contention before giving up with an error.
 const MAX_CAS_ATTEMPTS: usize = 32;
@@ -38,7 +76,18 @@ const MAX_CAS_ATTEMPTS: usize = 32;
 /// Records hold whole values, so [`update`](SessionStore::update) is a
 /// read–merge–compare-and-swap loop (a small Lua script compares the stored
 /// bytes): two concurrent requests changing different fields both survive,
-/// and a record deleted meanwhile is never written again.
+/// and a record deleted meanwhile is never written again. The meta is merged
+/// too: `_permanent` changes only when the request changed it, and the
+/// script moves the key's expiry only forward (unless the request made the
+/// session non-permanent), so a concurrent write never undoes
+/// `set_permanent(true)`.
+///
+/// At login ([`supersede`](SessionStore::supersede), through the trait's
+/// default `move_to`) the old key is swapped, by the same compare-and-swap,
+/// for a short-lived tombstone: the dict `{"\u0000moved": true,
+/// "_permanent": ..}` (a key no session field can have). Rust requests that
+/// still carry the old id see it and neither write nor set cookies; a Python
+/// app reads it as a session without fields.
 ///
 /// Python keeps neither a creation nor a last-write time; the store derives
 /// the last write from the remaining TTL and the configured
@@ -72,6 +121,7 @@ const MAX_CAS_ATTEMPTS: usize = 32;
 pub struct FlaskRedisStore {
     conn: ConnectionManager,
     cas: Script,
+    touch: Script,
     lifetime: i64,
     permanent_lifetime: i64,
 }
@@ -101,6 +151,7 @@ impl FlaskRedisStore {
         Self {
             conn,
             cas: Script::new(CAS),
+            touch: Script::new(TOUCH),
             lifetime: 24 * 3600,
             permanent_lifetime: 31 * 24 * 3600,
         }
@@ -129,11 +180,24 @@ impl FlaskRedisStore {
         let mut dict: Map<String, Value> = record
             .fields
             .iter()
-            .filter(|(k, _)| k.as_str() != PERMANENT)
+            .filter(|(k, _)| k.as_str() != PERMANENT && k.as_str() != TOMBSTONE)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         dict.insert(PERMANENT.to_owned(), Value::Bool(record.meta.permanent));
+        if record.meta.moved {
+            dict.insert(TOMBSTONE.to_owned(), Value::Bool(true));
+        }
         json::write(&top_level(dict))
+    }
+
+    /// The bytes every tombstone's value starts with.
+    fn tombstone_marker() -> String {
+        let stone = Self::encode(&Record::new(
+            Default::default(),
+            RecordMeta::new(0, 0, "").with_moved(true),
+        ));
+        let end = stone.find(',').unwrap_or(stone.len());
+        stone[..=end.min(stone.len() - 1)].to_owned()
     }
 
     /// The record in a stored value with `pttl` milliseconds left (`-1`: none).
@@ -146,11 +210,12 @@ impl FlaskRedisStore {
             tracing::warn!(key = ?key, "flask-session-plus record is not valid TaggedJSON; treated as absent");
             return None;
         };
-        let (fields, permanent) = split_permanent(dict);
+        let (mut fields, permanent) = split_permanent(dict);
+        let moved = fields.remove(TOMBSTONE).is_some();
         let (expires, accessed) = if pttl < 0 {
             (FAR_FUTURE, now)
         } else {
-            let expires = now + (pttl + 999) / 1000;
+            let expires = now.saturating_add(pttl.saturating_add(999) / 1000);
             let lifetime = if permanent {
                 self.permanent_lifetime
             } else {
@@ -158,52 +223,96 @@ impl FlaskRedisStore {
             };
             (expires, expires.saturating_sub(lifetime).min(now))
         };
-        Some(Record {
-            fields,
-            meta: RecordMeta {
-                permanent,
-                created: accessed,
-                accessed,
-                expires,
-                binding: String::new(),
-            },
-        })
+        Some(Record::new(
+            if moved { Default::default() } else { fields },
+            RecordMeta::new(accessed, expires, "")
+                .with_permanent(permanent)
+                .with_moved(moved),
+        ))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        redis::cmd("GET")
+    /// The value under `key` and its remaining time in ms (`-1`: no expiry),
+    /// read together.
+    async fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, i64)> {
+        redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(key)
+            .cmd("PTTL")
             .arg(key)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(backend)
     }
-}
 
-fn ttl(meta: &RecordMeta) -> i64 {
-    meta.expires.saturating_sub(unix_now()).max(1)
+    /// Swap `old` for `new` if the key still holds `old`; the key's expiry
+    /// becomes `expires` (moved only forward unless `shorten`).
+    async fn swap(
+        &self,
+        key: &str,
+        old: Vec<u8>,
+        new: String,
+        expires: i64,
+        shorten: bool,
+    ) -> Result<bool> {
+        let swapped: i64 = self
+            .cas
+            .key(key)
+            .arg(old)
+            .arg(new)
+            .arg(expires.saturating_mul(1000))
+            .arg(u8::from(shorten))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        Ok(swapped == 1)
+    }
+
+    /// Read–change–compare-and-swap until the swap lands. `change` gets the
+    /// writable record (it is not called for a missing record or a
+    /// tombstone) and returns the record to write, its expiry and whether
+    /// the expiry may shrink, plus what to return.
+    async fn cas_loop<T>(
+        &self,
+        key: &RecordKey,
+        mut change: impl FnMut(Record) -> (Record, i64, bool, T),
+    ) -> Result<Option<T>> {
+        let k = key.store_key();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (Some(old), pttl) = self.get(&k).await? else {
+                return Ok(None);
+            };
+            let now = unix_now();
+            // Unreadable: never overwrite it with partial data.
+            let Some(record) = self.decode(key, &old, pttl, now) else {
+                return Ok(None);
+            };
+            if !record.is_writable(now) {
+                return Ok(None);
+            }
+            let (new, expires, shorten, out) = change(record);
+            if self
+                .swap(&k, old, Self::encode(&new), expires, shorten)
+                .await?
+            {
+                return Ok(Some(out));
+            }
+        }
+        Err(Error::backend(
+            "flask-redis",
+            "record kept changing under compare-and-swap; gave up",
+        ))
+    }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for FlaskRedisStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            field_level_writes: false,
-            compare_and_swap: true,
-            native_ttl: true,
-        }
+        Capabilities::new().compare_and_swap(true).native_ttl(true)
     }
 
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
-        let k = key.store_key();
-        let (raw, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
-            .atomic()
-            .cmd("GET")
-            .arg(&k)
-            .cmd("PTTL")
-            .arg(&k)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(backend)?;
+        let (raw, pttl) = self.get(&key.store_key()).await?;
         Ok(raw.and_then(|raw| self.decode(key, &raw, pttl, unix_now())))
     }
 
@@ -213,7 +322,7 @@ impl SessionStore for FlaskRedisStore {
             .arg(Self::encode(record))
             .arg("NX")
             .arg("EX")
-            .arg(ttl(&record.meta))
+            .arg(ttl(record.meta.expires))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(backend)?;
@@ -221,43 +330,39 @@ impl SessionStore for FlaskRedisStore {
     }
 
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
-        let k = key.store_key();
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let Some(old) = self.get(&k).await? else {
-                return Ok(false);
-            };
-            let Some(mut record) = self.decode(key, &old, -1, unix_now()) else {
-                // Unreadable now: never overwrite it with partial data.
-                return Ok(false);
-            };
-            changes.apply_to(&mut record);
-            let swapped: i64 = self
-                .cas
-                .key(&k)
-                .arg(old)
-                .arg(Self::encode(&record))
-                .arg(ttl(&changes.meta))
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(backend)?;
-            if swapped == 1 {
-                return Ok(true);
-            }
-        }
-        Err(Error::backend(
-            "flask-redis",
-            "record kept changing under compare-and-swap; gave up",
-        ))
+        let done = self
+            .cas_loop(key, |mut record| {
+                changes.apply_to(&mut record);
+                (record, changes.meta.expires, changes.meta.shorten, ())
+            })
+            .await?;
+        Ok(done.is_some())
     }
 
-    async fn touch(&self, key: &RecordKey, meta: &RecordMeta) -> Result<bool> {
-        let done: i64 = redis::cmd("EXPIRE")
-            .arg(key.store_key())
-            .arg(ttl(meta))
-            .query_async(&mut self.conn.clone())
+    /// A permanence change rewrites `_permanent` (an `update`); a plain
+    /// refresh only moves the key's expiry forward, in one script call.
+    async fn touch(&self, key: &RecordKey, meta: &MetaUpdate) -> Result<bool> {
+        if meta.permanent.is_some() {
+            return self.update(key, &Changes::new(meta.clone())).await;
+        }
+        let done: i64 = self
+            .touch
+            .key(key.store_key())
+            .arg(Self::tombstone_marker())
+            .arg(meta.expires.saturating_mul(1000))
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(backend)?;
         Ok(done == 1)
+    }
+
+    /// Compare-and-swap the record for its tombstone, expiring at `until`.
+    async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
+        self.cas_loop(key, |record| {
+            let stone = record.tombstone(until);
+            (stone, until, true, record)
+        })
+        .await
     }
 
     async fn delete(&self, key: &RecordKey) -> Result<()> {
@@ -270,6 +375,10 @@ impl SessionStore for FlaskRedisStore {
     }
 }
 
+fn ttl(expires: i64) -> i64 {
+    expires.saturating_sub(unix_now()).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,23 +386,149 @@ mod tests {
 
     #[test]
     fn value_layout_is_python_exact() {
-        let record = Record {
-            fields: [
+        let record = Record::new(
+            [
                 ("user_id".to_owned(), json!(42)),
                 ("pair".to_owned(), json!({" t": [1, "é"]})),
             ]
             .into(),
-            meta: RecordMeta {
-                permanent: true,
-                created: 0,
-                accessed: 0,
-                expires: 10,
-                binding: "ignored".into(),
-            },
-        };
+            RecordMeta::new(0, 10, "ignored").with_permanent(true),
+        );
         assert_eq!(
             FlaskRedisStore::encode(&record),
             r#"{"_permanent":true,"pair":{" t":[1,"\u00e9"]},"user_id":42}"#
         );
+    }
+
+    #[test]
+    fn tombstones_share_a_prefix_no_session_has() {
+        let marker = FlaskRedisStore::tombstone_marker();
+        assert_eq!(marker, r#"{"\u0000moved":true,"#);
+        for permanent in [false, true] {
+            let stone = Record::new(
+                Default::default(),
+                RecordMeta::new(0, 10, "").with_permanent(permanent),
+            )
+            .tombstone(20);
+            assert!(FlaskRedisStore::encode(&stone).starts_with(&marker));
+        }
+        let live = Record::new(
+            [("a".to_owned(), json!(1))].into(),
+            RecordMeta::new(0, 10, ""),
+        );
+        assert!(!FlaskRedisStore::encode(&live).starts_with(&marker));
+    }
+
+    /// Tombstones, the meta merge and the login move against a real
+    /// `redis-server`.
+    mod on_redis {
+        use super::*;
+        use session_plus_core::SessionId;
+        use session_plus_testkit::{RedisServer, Reply};
+
+        const DAY: i64 = 86_400;
+
+        fn key() -> RecordKey {
+            RecordKey::new("session", SessionId::generate())
+        }
+
+        fn pexpiretime(server: &RedisServer, key: &RecordKey) -> i64 {
+            match server.command(&["PEXPIRETIME", &key.store_key()]).unwrap() {
+                Reply::Integer(n) => n,
+                other => panic!("PEXPIRETIME: {other:?}"),
+            }
+        }
+
+        fn rt() -> tokio::runtime::Runtime {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        }
+
+        #[test]
+        fn supersede_leaves_a_tombstone_that_refuses_writes() {
+            let server = RedisServer::start();
+            rt().block_on(async {
+                let store = FlaskRedisStore::connect(&server.url()).await.unwrap();
+                let (k, now) = (key(), unix_now());
+                let record = Record::new(
+                    [("user_id".to_owned(), json!(1))].into(),
+                    RecordMeta::new(now, now + DAY, ""),
+                );
+                assert!(store.create(&k, &record).await.unwrap());
+                let delta =
+                    Changes::new(MetaUpdate::refresh(now, now + DAY)).set("cart", json!([1]));
+                assert!(store.update(&k, &delta).await.unwrap());
+
+                let until = now + 120;
+                let snapshot = store.supersede(&k, until).await.unwrap().expect("snapshot");
+                assert_eq!(
+                    snapshot.fields.len(),
+                    2,
+                    "the write made just before is in the snapshot"
+                );
+                let stone = store.load(&k).await.unwrap().expect("tombstone");
+                assert!(stone.meta.moved && stone.fields.is_empty());
+                assert!(stone.meta.expires <= until && stone.meta.expires >= until - 1);
+                assert!(!store.update(&k, &delta).await.unwrap());
+                assert!(!store
+                    .touch(&k, &MetaUpdate::refresh(now, now + DAY))
+                    .await
+                    .unwrap());
+                assert!(store.supersede(&k, until).await.unwrap().is_none());
+                assert!(!store.create(&k, &record).await.unwrap());
+                assert_eq!(pexpiretime(&server, &k), until * 1000);
+
+                // The trait's move_to (supersede, then create) carries it all over.
+                let (from, to) = (key(), key());
+                assert!(store.create(&from, &record).await.unwrap());
+                let login =
+                    Changes::new(MetaUpdate::refresh(now, now + DAY)).set("role", json!("admin"));
+                assert!(store
+                    .move_to(&from, &to, &login, "", now + 120)
+                    .await
+                    .unwrap());
+                let moved = store.load(&to).await.unwrap().expect("moved record");
+                assert_eq!(moved.fields.len(), 2);
+                assert!(store.load(&from).await.unwrap().unwrap().meta.moved);
+            });
+        }
+
+        #[test]
+        fn a_concurrent_write_never_undoes_set_permanent() {
+            let server = RedisServer::start();
+            rt().block_on(async {
+                let store = FlaskRedisStore::connect(&server.url()).await.unwrap();
+                let (k, now) = (key(), unix_now());
+                let record = Record::new(
+                    [("user_id".to_owned(), json!(1))].into(),
+                    RecordMeta::new(now, now + DAY, ""),
+                );
+                assert!(store.create(&k, &record).await.unwrap());
+                let permanent = MetaUpdate::refresh(now, now + 31 * DAY).with_permanent(true);
+                assert!(store.update(&k, &Changes::new(permanent)).await.unwrap());
+                // A request that loaded the non-permanent record writes another
+                // field with its 1-day lifetime, then refreshes.
+                let stale =
+                    Changes::new(MetaUpdate::refresh(now, now + DAY)).set("theme", json!("dark"));
+                assert!(store.update(&k, &stale).await.unwrap());
+                assert!(store
+                    .touch(&k, &MetaUpdate::refresh(now, now + DAY))
+                    .await
+                    .unwrap());
+                let got = store.load(&k).await.unwrap().unwrap();
+                assert!(got.meta.permanent, "a concurrent write reset permanence");
+                assert_eq!(got.fields.len(), 2);
+                assert_eq!(pexpiretime(&server, &k), (now + 31 * DAY) * 1000);
+
+                // Making it non-permanent shortens on purpose.
+                let off = MetaUpdate::refresh(now, now + DAY).with_permanent(false);
+                assert!(store.touch(&k, &off).await.unwrap());
+                assert!(!store.load(&k).await.unwrap().unwrap().meta.permanent);
+                assert_eq!(pexpiretime(&server, &k), (now + DAY) * 1000);
+            });
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::{rust_request, tagged, Peer};
 use serde_json::json;
 use session_plus_core::cookie_format::IdCookieSigner;
-use session_plus_core::store::{Changes, RecordMeta, SessionStore};
+use session_plus_core::store::{Changes, MetaUpdate, SessionStore};
 use session_plus_core::{unix_now, FieldRules, Interface, RecordKey, SessionId, SessionManager};
 use session_plus_flask::{Bytes, FlaskIdSigner, FlaskRedisStore, FlaskSecrets, Tuple};
 use session_plus_testkit::{RedisServer, Reply};
@@ -279,17 +279,7 @@ fn expired_and_deleted_records_are_gone_for_both_and_never_resurrected() {
         let store = FlaskRedisStore::connect(&redis.url()).await.unwrap();
         let rk = RecordKey::new("session", SessionId::parse(&sid).unwrap());
         let now = unix_now();
-        let changes = Changes {
-            set: [("user_id".to_owned(), json!(9))].into(),
-            remove: vec![],
-            meta: RecordMeta {
-                permanent: false,
-                created: now,
-                accessed: now,
-                expires: now + DAY,
-                binding: String::new(),
-            },
-        };
+        let changes = Changes::new(MetaUpdate::refresh(now, now + DAY)).set("user_id", json!(9));
         assert!(!store.update(&rk, &changes).await.unwrap());
         assert!(!store.touch(&rk, &changes.meta).await.unwrap());
     });
@@ -349,17 +339,8 @@ fn concurrent_updates_of_different_fields_all_survive() {
                 let key = key.clone();
                 tokio::spawn(async move {
                     let now = unix_now();
-                    let changes = Changes {
-                        set: [(format!("f{i}"), json!(i))].into(),
-                        remove: vec![],
-                        meta: RecordMeta {
-                            permanent: false,
-                            created: now,
-                            accessed: now,
-                            expires: now + DAY,
-                            binding: String::new(),
-                        },
-                    };
+                    let changes = Changes::new(MetaUpdate::refresh(now, now + DAY))
+                        .set(format!("f{i}"), json!(i));
                     assert!(store.update(&key, &changes).await.unwrap());
                 })
             })
