@@ -38,9 +38,18 @@ pub fn client(project: &str) -> FirestoreClient {
     FirestoreClient::emulator(&host(), project)
 }
 
-/// A collection name no other test uses.
+/// A name no other test uses (lower-case letters, digits and `-`, so it is
+/// a valid project id as well as a collection id).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &SessionId::generate().as_str()[..12])
+    let id = SessionId::generate();
+    let tail: String = id
+        .as_str()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .take(12)
+        .collect();
+    format!("{prefix}-{tail}")
 }
 
 /// A plain HTTP call to the emulator (for looking at raw documents).
