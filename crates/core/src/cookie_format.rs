@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{KeyRing, MacKeys};
 use crate::store::{Fields, Record, RecordMeta};
 
+mod compact;
 mod verified;
 use verified::VerifiedCache;
 pub use verified::DEFAULT_CACHE_BYTES;
@@ -63,7 +64,9 @@ pub trait CookieFormat: fmt::Debug + Send + Sync + 'static {
 /// named fields, which matters because every byte is hashed on every request.
 type CompactMeta<'a> = (i64, i64, i64, u8, &'a str);
 
+/// Payload version 1 (still read; written before version 2, [`compact`]).
 #[derive(Serialize)]
+#[cfg_attr(not(test), allow(dead_code))]
 struct PayloadRef<'a> {
     m: CompactMeta<'a>,
     f: &'a Fields,
@@ -75,6 +78,7 @@ struct Payload_ {
     f: Fields,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 fn to_json(record: &Record) -> Vec<u8> {
     let m = &record.meta;
     serde_json::to_vec(&PayloadRef {
@@ -115,6 +119,15 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
         moved: false,
     };
     is_fresh(&meta, now).then_some(Record { fields: f, meta })
+}
+
+/// The record in an authenticated payload of either version, if live at `now`.
+fn from_payload(bytes: &[u8], now: i64) -> Option<Record> {
+    match bytes.first()? {
+        b'{' => from_json(bytes, now),
+        &compact::VERSION => compact::decode(bytes).filter(|r| is_fresh(&r.meta, now)),
+        _ => None,
+    }
 }
 
 /// Whether a cookie's record is inside its validity window at `now`: not
@@ -188,7 +201,7 @@ impl CookieFormat for SignedFormat {
     fn encode(&self, record: &Record) -> String {
         // The MAC covers the JSON bytes, not their base64 text: a quarter
         // fewer bytes through SHA-256, the dominant cost of a cookie request.
-        let json = to_json(record);
+        let json = compact::encode(record);
         let mac = self.keys.sign(&json);
         let mut out = URL_SAFE_NO_PAD.encode(json);
         out.push('.');
@@ -209,7 +222,7 @@ impl CookieFormat for SignedFormat {
         if !self.keys.verify(&json, &mac) {
             return None;
         }
-        let record = from_json(&json, now)?;
+        let record = from_payload(&json, now)?;
         self.verified.insert(value, &record);
         Some(record)
     }
@@ -282,7 +295,7 @@ impl CookieFormat for EncryptedFormat {
         let mut nonce = [0u8; NONCE_LEN];
         #[allow(clippy::expect_used)]
         getrandom::getrandom(&mut nonce).expect("the OS random number generator failed");
-        let plaintext = to_json(record);
+        let plaintext = compact::encode(record);
         let ct = self.ciphers[0]
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -320,7 +333,7 @@ impl CookieFormat for EncryptedFormat {
             )
             .ok()
         })?;
-        let record = from_json(&plaintext, now)?;
+        let record = from_payload(&plaintext, now)?;
         self.verified.insert(value, &record);
         Some(record)
     }
@@ -530,6 +543,35 @@ mod tests {
         ] {
             assert_eq!(from_json(bad.as_bytes(), 1500), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn version_1_cookies_still_decode() {
+        let ring = KeyRing::new(Key::generate());
+        let signed = SignedFormat::new(&ring, "d");
+        let json = to_json(&record());
+        let mut v1 = URL_SAFE_NO_PAD.encode(&json);
+        v1.push('.');
+        URL_SAFE_NO_PAD.encode_string(signed.keys.sign(&json), &mut v1);
+        assert_eq!(signed.decode(&v1, 1500), Some(record()));
+        assert_eq!(signed.decode(&v1, 2000), None, "expired");
+        let v2 = signed.encode(&record());
+        assert!(v2.len() < v1.len(), "{v2} vs {v1}");
+        assert_eq!(signed.decode(&v2, 1500), Some(record()));
+
+        let enc = EncryptedFormat::new(&ring, "d");
+        let nonce = [7u8; NONCE_LEN];
+        let ct = enc.ciphers[0]
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &json,
+                    aad: b"d",
+                },
+            )
+            .unwrap();
+        let v1 = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
+        assert_eq!(enc.decode(&v1, 1500), Some(record()));
     }
 
     #[test]
