@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use session_plus_core::{Interface, Session, SessionManager};
+//! use session_plus_core::{Interface, SessionDriver, SessionManager};
 //! use session_plus_flask::{FlaskCookieFormat, FlaskSecrets, Tuple};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -38,17 +38,20 @@
 //! # let now = session_plus_core::unix_now();
 //! # let flask_cookie = {
 //! #     use session_plus_core::cookie_format::CookieFormat;
+//! #     use session_plus_core::store::{Record, RecordMeta};
 //! #     let f = FlaskCookieFormat::flask(FlaskSecrets::new("secret-key-1")?);
-//! #     f.encode(&session_plus_core::store::Record {
-//! #         fields: [("user_id".to_owned(), serde_json::json!(7))].into(),
-//! #         meta: session_plus_core::store::RecordMeta { permanent: true, created: now, accessed: now, expires: 0, binding: String::new() },
-//! #     })
+//! #     f.encode(&Record::new(
+//! #         [("user_id".to_owned(), serde_json::json!(7))].into(),
+//! #         RecordMeta::new(now, 0, "").with_permanent(true),
+//! #     ))
 //! # };
-//! let session = Session::new(manager, [format!("session={flask_cookie}").as_str()]);
+//! let header = format!("session={flask_cookie}");
+//! let driver = SessionDriver::new(manager, [header.as_bytes()]);
+//! let session = driver.session();
 //! assert_eq!(session.get::<u64>("user_id").await?, Some(7));
 //! assert!(session.is_permanent("session").await?);
 //! session.insert("point", Tuple((1, 2))).await?; // Python reads a tuple
-//! let done = session.finish().await;
+//! let done = driver.finish().await;
 //! assert_eq!(done.cookies.len(), 1);
 //! # Ok::<(), session_plus_core::Error>(())
 //! # }).unwrap();
