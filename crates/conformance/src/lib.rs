@@ -128,29 +128,6 @@ macro_rules! store_suite {
     };
 }
 
-/// Implementation detail of [`store_suite!`]: checks that fail on every
-/// backend because of a known bug in the core's session handling (not in the
-/// backend), generated as ignored tests so they stay visible
-/// (`cargo nextest run --run-ignored all`) until the core is fixed.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __store_suite_known_core_bugs {
-    ($make:path; $($check:ident,)+) => {
-        /// Known core bugs, one ignored test per check.
-        #[allow(unused_imports)]
-        mod conformance_known_core_bugs {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "known bug in session-plus-core's session handling, not in the backend"]
-                async fn $check() {
-                    $crate::checks::$check($make().await).await;
-                }
-            )+
-        }
-    };
-}
-
 /// Implementation detail of [`store_suite!`]: one test per listed check.
 #[doc(hidden)]
 #[macro_export]
