@@ -228,6 +228,48 @@ impl CookieFormat for SignedFormat {
     }
 }
 
+/// What a [`SignedFormat`] cookie value says, *without verifying it*: the
+/// payload as JSON in the shape of version 1,
+/// `{"m": [created, accessed - created, expires - accessed, permanent (0/1),
+/// binding], "f": {fields}}`, whichever version the value is in. For tests
+/// and debugging (a signed cookie is readable by its client anyway); never
+/// trust what it returns. `None` if the value is not a readable payload.
+///
+/// ```
+/// use session_plus_core::cookie_format::{signed_payload_json, CookieFormat, SignedFormat};
+/// use session_plus_core::store::{Record, RecordMeta};
+/// use session_plus_core::{Key, KeyRing};
+///
+/// let format = SignedFormat::new(&KeyRing::new(Key::generate()), "data");
+/// let record = Record::new(
+///     [("n".to_owned(), serde_json::json!(1))].into(),
+///     RecordMeta::new(100, 200, "x"),
+/// );
+/// let json = signed_payload_json(&format.encode(&record)).unwrap();
+/// assert_eq!(json, serde_json::json!({"m": [100, 0, 100, 0, "x"], "f": {"n": 1}}));
+/// assert_eq!(signed_payload_json("not a cookie"), None);
+/// ```
+pub fn signed_payload_json(value: &str) -> Option<serde_json::Value> {
+    let (payload, _mac) = value.rsplit_once('.')?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let record = match bytes.first()? {
+        b'{' => return serde_json::from_slice(&bytes).ok(),
+        &compact::VERSION => compact::decode(&bytes)?,
+        _ => return None,
+    };
+    let m = &record.meta;
+    Some(serde_json::json!({
+        "m": [
+            m.created,
+            m.accessed.saturating_sub(m.created),
+            m.expires.saturating_sub(m.accessed),
+            u8::from(m.permanent),
+            m.binding,
+        ],
+        "f": record.fields,
+    }))
+}
+
 /// XChaCha20-Poly1305 encrypted JSON: `base64url(nonce || ciphertext)`, the
 /// cookie name as associated data. Neither readable nor forgeable by the client.
 ///

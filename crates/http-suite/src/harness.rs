@@ -160,14 +160,9 @@ pub fn two_stores(a: &Arc<FaultyStore>, b: &Arc<FaultyStore>, a_field: &str) -> 
         .expect("valid")
 }
 
-/// The JSON payload of a signed (not encrypted) cookie: `base64url(json).mac`.
+/// The payload of a signed (not encrypted) cookie, version-1 JSON shape (not verified).
 pub fn signed_payload(value: &str) -> serde_json::Value {
-    use base64::Engine as _;
-    let payload = value.split('.').next().expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64");
-    serde_json::from_slice(&bytes).expect("json")
+    session_plus_core::cookie_format::signed_payload_json(value).expect("a readable signed cookie")
 }
 
 /// The field names held by a signed cookie.

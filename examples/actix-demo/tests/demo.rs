@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use session_plus_actix::store::SessionStore;
@@ -142,15 +141,9 @@ fn csrf_from(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
-/// The field names in a signed cookie (`base64url(json).mac`).
+/// The field names in a signed cookie (read without verifying).
 fn signed_fields(value: &str) -> Vec<String> {
-    let payload = value.split('.').next().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("base64"),
-    )
-    .expect("json");
+    let json = session_plus_core::cookie_format::signed_payload_json(value).expect("readable");
     json["f"]
         .as_object()
         .expect("fields")

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use session_plus_demo::config::Settings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -80,11 +79,7 @@ fn csrf_from(html: &str) -> String {
 
 /// The JSON inside a signed cookie, if the cookie is readable.
 fn readable_json(value: &str) -> Option<serde_json::Value> {
-    let payload = value.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    session_plus_core::cookie_format::signed_payload_json(value)
 }
 
 fn settings(vars: &[(&str, String)]) -> Settings {
