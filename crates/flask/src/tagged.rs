@@ -745,8 +745,9 @@ pub fn untag(v: Value) -> Result<Value, serde_json::Error> {
                 }
                 // A date Flask cannot parse is `None` in Flask's session too.
                 " d" => match inner {
-                    Value::String(text) => HttpDate::parse(&text)
-                        .map_or(Value::Null, |d| Value::String(d.rfc3339())),
+                    Value::String(text) => {
+                        HttpDate::parse(&text).map_or(Value::Null, |d| Value::String(d.rfc3339()))
+                    }
                     _ => {
                         return Err(<E as serde::de::Error>::custom(
                             "Flask datetime must hold an HTTP date",
