@@ -6,11 +6,21 @@
 //! store contract call by call ([`checks`]: create/load, refusing to overwrite
 //! a live record, per-field updates, no resurrection, expiry, touch,
 //! permanence, prefix isolation, concurrent updates of different fields,
-//! hostile field names, every JSON value kind, the expiry sweeper) and the
-//! same store driven through the real [`Session`](session_plus_core::Session)
-//! and [`SessionManager`](session_plus_core::SessionManager) over several
-//! requests (round trip, strict ids, `cycle_id`, `destroy`, permanence,
-//! concurrent requests, no write when nothing changed).
+//! hostile field names, every JSON value kind, the expiry sweeper, and that
+//! what [`capabilities()`](session_plus_core::store::SessionStore::capabilities)
+//! claims holds); tombstones, `supersede` and `move_to` (atomic against
+//! concurrent writes, no acknowledged write lost); the field-level meta merge
+//! (a concurrent write never undoes permanence nor shortens the expiry); and
+//! the same store driven through the real
+//! [`SessionDriver`](session_plus_core::SessionDriver) over several requests
+//! (round trip, strict ids, `cycle_id`, `destroy`, permanence, concurrent
+//! requests, no write when nothing changed, a login racing writes to the old
+//! id, `set_permanent` racing another write, requests mixing two sessions'
+//! cookies).
+//!
+//! Races are forced, not hoped for: [`PausingStore`] holds a chosen store call
+//! at a gate until the check releases it, so the interleaving that used to
+//! lose writes happens on every run.
 //!
 //! # Running it for a backend
 //!
@@ -44,6 +54,8 @@
 //!
 //! [`CountingStore`] wraps any store and counts calls per operation; the
 //! session checks use it to prove that an unchanged session writes nothing.
+//! Like every wrapper store, both forward every trait method, so the wrapped
+//! backend's own implementations run (never the trait defaults).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
