@@ -719,3 +719,52 @@ impl SessionStore for FirestoreStore {
         self.bulk_delete(docs, true).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_plus_core::SessionId;
+
+    fn unreachable_flask_store() -> FirestoreStore {
+        // Nothing listens there: every refusal below happens before any call.
+        let client = FirestoreClient::emulator("127.0.0.1:9", "p");
+        FirestoreStore::flask_session_plus(client, "sessions").unwrap()
+    }
+
+    #[tokio::test]
+    async fn flask_layout_refuses_what_python_cannot_read() {
+        let store = unreachable_flask_store();
+        let key = RecordKey::new("session", SessionId::generate());
+        let meta = RecordMeta::new(1, unix_now() + 60, "");
+        for (name, value) in [
+            ("big", json!(u64::MAX)),
+            ("nested", json!([[1, 2]])),
+            ("reserved_key", json!({"__x__": 1})),
+        ] {
+            let record = Record::new([(name.to_owned(), value)].into(), meta.clone());
+            let err = store.create(&key, &record).await.unwrap_err();
+            assert!(err.is_serialization(), "{name}: {err:?}");
+            assert_eq!(err.status_code(), 400);
+        }
+        for name in [EXPIRATION_FIELD, "__name__"] {
+            let record = Record::new([(name.to_owned(), json!(1))].into(), meta.clone());
+            let err = store.create(&key, &record).await.unwrap_err();
+            assert!(err.is_invalid_field(), "{name}: {err:?}");
+        }
+        // Errors never carry the document name (it holds the session id).
+        let err = store.load(&key).await.unwrap_err();
+        assert!(err.is_backend());
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains(key.id().as_str()), "{text}");
+    }
+
+    #[test]
+    fn collections_and_prefixes_are_checked() {
+        let client = FirestoreClient::emulator("127.0.0.1:9", "p");
+        for bad in ["", "a/b", "..", "__x__"] {
+            assert!(FirestoreStore::new(client.clone(), bad).is_err(), "{bad:?}");
+        }
+        let key = RecordKey::new("a/", SessionId::generate());
+        assert!(FirestoreStore::doc_id(&key).is_err());
+    }
+}
