@@ -125,7 +125,10 @@ fn from_json(bytes: &[u8], now: i64) -> Option<Record> {
 fn from_payload(bytes: &[u8], now: i64) -> Option<Record> {
     match bytes.first()? {
         b'{' => from_json(bytes, now),
-        &compact::VERSION => compact::decode(bytes).filter(|r| is_fresh(&r.meta, now)),
+        // As in `from_json`: no creation before 1970, so a rewrite reads back.
+        &compact::VERSION => {
+            compact::decode(bytes).filter(|r| r.meta.created >= 0 && is_fresh(&r.meta, now))
+        }
         _ => None,
     }
 }
@@ -614,6 +617,23 @@ mod tests {
             .unwrap();
         let v1 = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
         assert_eq!(enc.decode(&v1, 1500), Some(record()));
+    }
+
+    #[test]
+    fn a_creation_before_1970_is_refused() {
+        // Rewriting such a meta could not be read back (the write-back keeps
+        // `created` and `accessed - created` would overflow).
+        let ring = KeyRing::new(Key::generate());
+        for f in formats(&ring, "d") {
+            for created in [i64::MIN, -1] {
+                let meta = RecordMeta::new(1000, 2000, "b").with_created(created);
+                let v = f.encode(&Record::new(Fields::new(), meta));
+                assert_eq!(f.decode(&v, 1500), None, "{created}");
+            }
+            let meta = RecordMeta::new(1000, 2000, "b").with_created(i64::MAX);
+            let r = Record::new(Fields::new(), meta);
+            assert_eq!(f.decode(&f.encode(&r), 1500), Some(r));
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub(crate) struct Resolved {
     /// The cookie name as a metric label, shared (cloning it allocates
     /// nothing).
     pub(crate) label: metrics::SharedString,
-    /// Field names the interface's cookie format keeps for itself.
+    /// Field names the interface's cookie format or store keeps for itself.
     pub(crate) reserved: Box<[String]>,
 }
 
@@ -185,14 +185,14 @@ impl SessionManager {
         self.interfaces.iter().position(|r| r.name() == cookie_name)
     }
 
-    /// Refuse `field` if the cookie format of one of its `owners` reserves it
-    /// (see [`CookieFormat::reserved_fields`]).
+    /// Refuse `field` if the cookie format or store of one of its `owners`
+    /// reserves it (see [`CookieFormat::reserved_fields`]).
     pub(crate) fn check_reserved(&self, field: &str, owners: &[usize]) -> Result<()> {
         match owners.iter().find(|&&i| self.interfaces[i].reserves(field)) {
             Some(&i) => Err(Error::invalid_field(
                 field,
                 &format!(
-                    "is reserved by the cookie format of interface `{}`",
+                    "is reserved by the backend of interface `{}`",
                     self.interfaces[i].name()
                 ),
             )),
@@ -202,7 +202,7 @@ impl SessionManager {
 }
 
 impl Resolved {
-    /// Whether this interface's cookie format keeps `field` for itself.
+    /// Whether this interface's cookie format or store keeps `field` for itself.
     pub(crate) fn reserves(&self, field: &str) -> bool {
         self.reserved.iter().any(|r| r == field)
     }
@@ -242,14 +242,19 @@ impl SessionManagerBuilder {
                 BackendChoice::CookieFormat(f) => {
                     f.reserved_fields().iter().map(|&r| r.to_owned()).collect()
                 }
-                _ => Box::default(),
+                BackendChoice::Store(store) => store
+                    .reserved_fields()
+                    .iter()
+                    .map(|&r| r.to_owned())
+                    .collect(),
+                BackendChoice::SecureCookie { .. } => Box::default(),
             };
             if let FieldRules::Include(fields) = &iface.fields {
                 if let Some(f) = fields.iter().find(|f| reserved.contains(f)) {
                     return Err(Error::config(
                         &iface.cookie_name,
                         "session_fields",
-                        format!("field `{f}` is reserved by this interface's cookie format"),
+                        format!("field `{f}` is reserved by this interface's backend"),
                     ));
                 }
             }

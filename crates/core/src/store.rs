@@ -467,6 +467,15 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
     /// What this backend does natively.
     fn capabilities(&self) -> Capabilities;
 
+    /// Field names this backend's storage layout keeps for itself (e.g. the
+    /// `_permanent` of a Flask-compatible layout). The session refuses them
+    /// to handlers, as it does a cookie format's
+    /// ([`CookieFormat::reserved_fields`](crate::cookie_format::CookieFormat::reserved_fields)),
+    /// so a write to one is an error, never silently dropped. None by default.
+    fn reserved_fields(&self) -> &[&str] {
+        &[]
+    }
+
     /// The record under `key`, or `None` if there is none or it has expired.
     /// A live tombstone (see [`Record::tombstone`]) is returned as it is.
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>>;

@@ -311,6 +311,11 @@ impl SessionStore for FlaskRedisStore {
         Capabilities::new().compare_and_swap(true).native_ttl(true)
     }
 
+    /// `_permanent`: the layout keeps permanence under it.
+    fn reserved_fields(&self) -> &[&str] {
+        &[PERMANENT]
+    }
+
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         let (raw, pttl) = self.get(&key.store_key()).await?;
         Ok(raw.and_then(|raw| self.decode(key, &raw, pttl, unix_now())))
