@@ -8,7 +8,8 @@
 //! Input: `[selector, (8-byte timestamp if selector bit 4), payload...]`;
 //! selector bits 0-1 pick the interface (native signed, native encrypted,
 //! Flask, flask-session-plus), bit 2 compresses a Flask payload, bit 3
-//! toggles permanence in the request.
+//! toggles permanence in the request, bit 5 picks the native signed
+//! interface without an absolute lifetime.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +31,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let compress = sel & 4 != 0;
     let (name, field, value) = match sel & 3 {
+        // `csrf` has no absolute lifetime, `data` has one.
+        0 if sel & 0x20 != 0 => ("csrf", "csrf_token", native_signed("csrf", payload)),
         0 => ("data", "theme", native_signed("data", payload)),
         1 => ("enc", "secret", native_encrypted("enc", payload, sel)),
         2 => (

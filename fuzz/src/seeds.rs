@@ -14,6 +14,22 @@ fn native_json(created: i64, since: i64, lifetime: i64, permanent: u8, fields: &
         .into_bytes()
 }
 
+/// The current (binary, version 2) native payload of a record, as the real
+/// format writes it.
+fn native_current(created: i64, accessed: i64, expires: i64, fields: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    use session_plus_core::cookie_format::{CookieFormat, SignedFormat};
+    use session_plus_core::store::{Record, RecordMeta};
+    let fields = serde_json::from_str(fields).expect("JSON object");
+    let mut meta = RecordMeta::new(accessed, expires, BINDING).with_created(created);
+    meta.accessed = accessed;
+    let value = SignedFormat::new(&crate::ring(), "data").encode(&Record::new(fields, meta));
+    let payload = value.split('.').next().expect("payload");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url")
+}
+
 /// A native payload valid from [`NOW`] until [`FAR`].
 fn native_live(fields: &str) -> Vec<u8> {
     native_json(NOW, 0, FAR - NOW, 0, fields)
@@ -81,6 +97,11 @@ pub fn all() -> Vec<(String, String, Vec<u8>)> {
         "wrap-hostile-times",
         with_sel(4, &native_json(i64::MAX, i64::MIN, i64::MAX, 0, "{}")),
     ));
+    let v2 = native_current(NOW, NOW, NOW + 1000, r#"{"a":1,"_permanent":false}"#);
+    out.push(seed(t, "wrap-signed-v2", with_sel(4, &v2)));
+    out.push(seed(t, "wrap-encrypted-v2", with_sel(5, &v2)));
+    let v2_old = native_current(-5, NOW, NOW + 1000, r#"{"a":1}"#);
+    out.push(seed(t, "wrap-v2-created-before-1970", with_sel(4, &v2_old)));
     for (i, p) in FLASK_PAYLOADS.iter().enumerate() {
         out.push(seed(
             t,
@@ -204,6 +225,21 @@ pub fn all() -> Vec<(String, String, Vec<u8>)> {
             &native_json(NOW, 0, i64::MAX - NOW, 1, r#"{"secret":1}"#),
         ),
     ));
+    for (name, created, accessed, expires) in [
+        ("v2-live", NOW, NOW, FAR),
+        ("v2-created-max", i64::MAX, NOW, FAR),
+        ("v2-created-before-1970", i64::MIN + 1, NOW, FAR),
+        ("v2-expires-max", 0, NOW, i64::MAX),
+    ] {
+        let p = native_current(created, accessed, expires, r#"{"theme":"t","x":[1]}"#);
+        out.push(seed(t, &format!("{name}-signed"), with_sel(0, &p)));
+        out.push(seed(
+            t,
+            &format!("{name}-signed-no-absolute"),
+            with_sel(0x20, &p),
+        ));
+        out.push(seed(t, &format!("{name}-encrypted"), with_sel(9, &p)));
+    }
     for (i, p) in FLASK_PAYLOADS.iter().enumerate() {
         out.push(seed(
             t,
