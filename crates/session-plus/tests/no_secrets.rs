@@ -65,7 +65,15 @@ async fn logs_and_debug_output_carry_no_ids_cookies_or_keys() {
     let sess = driver.session();
     outputs.push(format!("{sess:?}"));
     sess.get_value("user_id").await.unwrap();
-    sess.insert("theme", "x").await.unwrap();
+    // The jar still carries the id that `/login/9` above moved away from:
+    // the write is refused (409), and the error must not leak either.
+    let refused = sess
+        .insert("theme", "x")
+        .await
+        .expect_err("cookies from before a login cannot write");
+    assert!(refused.is_superseded(), "{refused}");
+    outputs.push(format!("{refused:?}"));
+    outputs.push(refused.to_string());
     let done = driver.finish().await;
     outputs.push(format!("{done:?}"));
     for out in &outputs {
