@@ -141,12 +141,14 @@
 mod config;
 mod conn;
 mod layout;
+mod near_cache;
 mod scripts;
 mod store;
 
 pub use config::register;
 pub use layout::META_FIELD;
 pub use store::{RedisOptions, RedisStore};
+pub use near_cache::{NearCacheOptions, NearCacheStats, NearCachedStore};
 
 /// The client crate, re-exported so callers build connections with the same
 /// version this backend uses.
