@@ -190,6 +190,18 @@ impl FirestoreClient {
     /// The production service (`https://firestore.googleapis.com`) for
     /// `project_id`, authenticated by `tokens` (e.g.
     /// `GcpAuthTokens`, feature `gcp-auth`).
+    ///
+    /// ```
+    /// use session_plus_firestore::{FirestoreClient, StaticToken};
+    ///
+    /// let client = FirestoreClient::new("my-project", StaticToken::new("ya29.token"))
+    ///     .with_database("sessions-db")
+    ///     .with_endpoint("https://firestore.europe-west1.rep.googleapis.com/")
+    ///     .with_http_client(session_plus_firestore::reqwest::Client::new());
+    /// assert!(!client.is_emulator());
+    /// assert_eq!(client.database_path(), "projects/my-project/databases/sessions-db");
+    /// assert!(!format!("{client:?}").contains("ya29"));
+    /// ```
     pub fn new(project_id: &str, tokens: impl TokenSource) -> Self {
         Self {
             http: default_http(),
@@ -213,6 +225,12 @@ impl FirestoreClient {
     /// Like Google's clients: the emulator when `FIRESTORE_EMULATOR_HOST` is
     /// set, else the production service with Google's usual credentials
     /// (feature `gcp-auth`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> session_plus_core::Result<()> {
+    /// let client = session_plus_firestore::FirestoreClient::from_env("my-project").await?;
+    /// # let _ = client; Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// A configuration error when the variable is unset and the crate was

@@ -154,6 +154,16 @@ fn secs(d: Duration) -> i64 {
 impl FirestoreStore {
     /// Sessions in `collection` (the seed's `collection`), session-plus layout.
     ///
+    /// ```
+    /// use session_plus_firestore::{FirestoreClient, FirestoreStore};
+    ///
+    /// let client = FirestoreClient::emulator("127.0.0.1:8080", "demo");
+    /// let store = FirestoreStore::new(client.clone(), "sessions").unwrap();
+    /// assert_eq!(store.collection(), "sessions");
+    /// assert_eq!(store.client().project_id(), "demo");
+    /// assert!(FirestoreStore::new(client, "a/b").unwrap_err().is_config());
+    /// ```
+    ///
     /// # Errors
     /// A configuration error if `collection` is not a valid collection id.
     pub fn new(client: FirestoreClient, collection: &str) -> Result<Self> {
@@ -178,6 +188,17 @@ impl FirestoreStore {
     /// them (see [`crate::flask`]), with its default lifetimes (1 day, 31
     /// days when permanent); set them to the interface's with
     /// [`lifetimes`](Self::lifetimes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_plus_firestore::{FirestoreClient, FirestoreStore};
+    ///
+    /// let client = FirestoreClient::emulator("127.0.0.1:8080", "demo");
+    /// let store = FirestoreStore::flask_session_plus(client, "sessions")
+    ///     .unwrap()
+    ///     .lifetimes(Duration::from_secs(3600), Duration::from_secs(7 * 86_400));
+    /// assert_eq!(store.collection(), "sessions");
+    /// ```
     ///
     /// # Errors
     /// A configuration error if `collection` is not a valid collection id.
