@@ -138,6 +138,10 @@ impl SessionStore for CountingStore {
         self.inner.capabilities()
     }
 
+    fn reserved_fields(&self) -> &[&str] {
+        self.inner.reserved_fields()
+    }
+
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         self.bump(Op::Load);
         self.inner.load(key).await

@@ -151,6 +151,10 @@ impl SessionStore for PausingStore {
         self.inner.capabilities()
     }
 
+    fn reserved_fields(&self) -> &[&str] {
+        self.inner.reserved_fields()
+    }
+
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         self.gate(Op::Load).await;
         self.inner.load(key).await

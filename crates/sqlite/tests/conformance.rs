@@ -22,6 +22,9 @@ impl SessionStore for TempStore {
     fn capabilities(&self) -> Capabilities {
         self.store.capabilities()
     }
+    fn reserved_fields(&self) -> &[&str] {
+        self.store.reserved_fields()
+    }
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         self.store.load(key).await
     }
