@@ -98,6 +98,8 @@ pub struct NearCacheStats {
 struct State {
     sock: Option<TcpStream>,
     buf: Vec<u8>,
+    /// Read buffer, zeroed once (not per drain: a drain runs on every read).
+    chunk: Box<[u8]>,
     entries: HashMap<String, Arc<Record>>,
     /// Reads in flight: key -> (ticket, invalidated meanwhile).
     fetching: HashMap<String, (u64, bool)>,
@@ -178,6 +180,7 @@ impl NearCachedStore {
             state: Mutex::new(State {
                 sock: None,
                 buf: Vec::new(),
+                chunk: vec![0; 16 * 1024].into_boxed_slice(),
                 entries: HashMap::new(),
                 fetching: HashMap::new(),
                 next_ticket: 0,
@@ -369,15 +372,14 @@ impl State {
         let Some(sock) = self.sock.as_mut() else {
             return;
         };
-        let mut chunk = [0u8; 8192];
         let mut lost = false;
         loop {
-            match sock.read(&mut chunk) {
+            match sock.read(&mut self.chunk) {
                 Ok(0) => {
                     lost = true;
                     break;
                 }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {

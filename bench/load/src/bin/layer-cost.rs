@@ -118,6 +118,8 @@ fn main() {
             Kind::SpCookie,
             Kind::SpRedis,
             Kind::SpSeed,
+            Kind::SpEncrypted,
+            Kind::SpRedisNear,
             Kind::TsMemory,
             Kind::TsRedis,
         ] {

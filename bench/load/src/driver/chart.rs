@@ -19,6 +19,8 @@ fn color(k: Kind) -> &'static str {
         Kind::SpCookie => "#1f77b4",
         Kind::SpRedis => "#17becf",
         Kind::SpSeed => "#2ca02c",
+        Kind::SpEncrypted => "#393b79",
+        Kind::SpRedisNear => "#8c564b",
         Kind::TsMemory => "#ffbb78",
         Kind::TsRedis => "#ff7f0e",
         Kind::ActixCookie => "#ff9896",

@@ -24,10 +24,17 @@ pub(super) fn serve(kind: Kind, port: u16, redis_url: Option<String>) -> Result<
     }
     .map_err(|e| format!("tokio runtime: {e}"))?;
     rt.block_on(async move {
-        let app = app(kind, redis_url.as_deref()).await?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+        // session-plus: the layer around the whole router (issue 14);
+        // LOAD_SERVER_ROUTE_LAYER=1 serves `Router::layer` instead.
+        if std::env::var_os("LOAD_SERVER_ROUTE_LAYER").is_none() {
+            if let Some(m) = super::sp_outer::manager(kind, redis_url.as_deref()).await? {
+                return super::sp_outer::serve_outer(m, listener).await;
+            }
+        }
+        let app = app(kind, redis_url.as_deref()).await?;
         axum::serve(listener, app)
             .await
             .map_err(|e| format!("serve: {e}"))
@@ -36,6 +43,12 @@ pub(super) fn serve(kind: Kind, port: u16, redis_url: Option<String>) -> Result<
 
 /// The axum app of `kind` (not the actix or Flask kinds).
 pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> {
+    if matches!(kind, Kind::SpEncrypted | Kind::SpRedisNear) {
+        let m = super::sp_outer::manager(kind, redis_url)
+            .await?
+            .ok_or("no manager")?;
+        return Ok(super::sp_outer::route_layered(m));
+    }
     Ok(match kind {
         Kind::Baseline => Router::new()
             .route("/none", get(none))
@@ -101,6 +114,7 @@ pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> 
         | Kind::SpActixCookie
         | Kind::SpActixRedis
         | Kind::Flask => return Err(format!("`{kind}` is not an axum server")),
+        Kind::SpEncrypted | Kind::SpRedisNear => unreachable!("built by sp_outer above"),
     })
 }
 

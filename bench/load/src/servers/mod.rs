@@ -10,6 +10,7 @@
 
 mod actix;
 mod axum_apps;
+mod sp_outer;
 
 pub use axum_apps::app as axum_app;
 
@@ -29,6 +30,11 @@ pub enum Kind {
     /// `csrf_token`), `session` (Redis, `counter` and `user_id`), `data`
     /// (signed cookie, `auto`).
     SpSeed,
+    /// session-plus, one encrypted cookie interface owning every field.
+    SpEncrypted,
+    /// session-plus, one Redis interface with the near cache
+    /// (`NearCachedStore`) owning every field.
+    SpRedisNear,
     /// tower-sessions with its `MemoryStore`.
     TsMemory,
     /// tower-sessions with tower-sessions-redis-store.
@@ -50,11 +56,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in report order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Baseline,
         Kind::SpCookie,
         Kind::SpRedis,
         Kind::SpSeed,
+        Kind::SpEncrypted,
+        Kind::SpRedisNear,
         Kind::TsMemory,
         Kind::TsRedis,
         Kind::ActixCookie,
@@ -71,6 +79,8 @@ impl Kind {
             Kind::SpCookie => "sp-cookie",
             Kind::SpRedis => "sp-redis",
             Kind::SpSeed => "sp-seed",
+            Kind::SpEncrypted => "sp-encrypted",
+            Kind::SpRedisNear => "sp-redis-near",
             Kind::TsMemory => "ts-memory",
             Kind::TsRedis => "ts-redis",
             Kind::ActixCookie => "actix-cookie",
@@ -90,6 +100,8 @@ impl Kind {
             Kind::SpSeed => {
                 "session-plus, seed config (csrf cookie + Redis `counter`/`user_id` + auto cookie)"
             }
+            Kind::SpEncrypted => "session-plus, one encrypted cookie interface",
+            Kind::SpRedisNear => "session-plus, one Redis interface with the near cache",
             Kind::TsMemory => "tower-sessions 0.15, MemoryStore",
             Kind::TsRedis => "tower-sessions 0.14 + tower-sessions-redis-store 0.16",
             Kind::ActixCookie => "actix-web 4 + actix-session 0.11, CookieSessionStore",
@@ -108,6 +120,7 @@ impl Kind {
             self,
             Kind::SpRedis
                 | Kind::SpSeed
+                | Kind::SpRedisNear
                 | Kind::TsRedis
                 | Kind::ActixRedis
                 | Kind::SpActixRedis
