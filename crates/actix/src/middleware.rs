@@ -3,7 +3,6 @@
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{ready as ready_poll, Context, Poll};
 
@@ -71,7 +70,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SessionMiddlewareService {
-            service: Rc::new(service),
+            service,
             manager: self.manager.clone(),
         }))
     }
@@ -80,7 +79,7 @@ where
 /// The service made by [`SessionMiddleware`]: drives one request's session.
 #[derive(Debug)]
 pub struct SessionMiddlewareService<S> {
-    service: Rc<S>,
+    service: S,
     manager: Arc<SessionManager>,
 }
 
