@@ -12,6 +12,7 @@ use session_plus_load::servers::Kind;
 
 const HELP: &str = "load-bench [options]   (run from the repository root)
   --only a,b,c        servers to run (default: all): baseline, sp-cookie, sp-redis, sp-seed,
+                      sp-encrypted, sp-redis-near,
                       ts-memory, ts-redis, actix-cookie, actix-redis, sp-actix-cookie,
                       sp-actix-redis, flask
   --duration S        seconds of measured load per server and route (default 5)
@@ -205,6 +206,10 @@ fn main() -> ExitCode {
     }
     println!("{}", report::tables(&result));
     println!("{}", report::targets_table(&report::targets(&result)));
+    println!(
+        "{}",
+        report::targets_table(&session_plus_load::driver::targets14::targets(&result))
+    );
     println!(
         "Wrote {}, {} and {}.",
         args.md.display(),

@@ -8,4 +8,5 @@ pub mod redis;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod targets14;
 pub mod wrk;

@@ -235,12 +235,17 @@ pub fn setup(run: &Run) -> String {
 pub fn section(run: &Run, chart_file: &str) -> String {
     let targets = targets(run);
     let met = targets.iter().filter(|t| t.met == Some(true)).count();
+    let t14 = crate::driver::targets14::targets(run);
+    let met14 = t14.iter().filter(|t| t.met == Some(true)).count();
     format!(
         "### Setup of this run\n\n{}\n### Results\n\n![requests/s and latency per server and route]({chart_file})\n\n\
          Ratios (×base) are to the no-session axum baseline on the same route in the same run; \
-         for latency, lower is better.\n\n{}\n### Targets of issue #5 ({met} of {} met)\n\n{}",
+         for latency, lower is better.\n\n{}\n### Targets of issue 14 ({met14} of {} met)\n\n{}\n\
+         ### Targets of issue #5 ({met} of {} met)\n\n{}",
         setup(run),
         tables(run),
+        t14.len(),
+        targets_table(&t14),
         targets.len(),
         targets_table(&targets),
     )
