@@ -157,7 +157,18 @@ pub(crate) fn record_document(id: &str, record: &Record) -> Document {
 /// A stored document as a record. `None` (logged at warn) when the meta is
 /// missing or malformed: the record is treated as absent. A single field
 /// whose name or value cannot be read is dropped (logged); the rest is kept.
+/// A tombstone (`moved`) never has fields, whatever the document still holds.
 pub(crate) fn decode(doc: &Document) -> Option<Record> {
+    let mut record = decode_snapshot(doc)?;
+    if record.meta.moved {
+        record.fields.clear();
+    }
+    Some(record)
+}
+
+/// [`decode`] keeping the fields of a document just marked `moved` (the
+/// snapshot a login carries over).
+pub(crate) fn decode_snapshot(doc: &Document) -> Option<Record> {
     let meta = match decode_meta(doc) {
         Some(meta) => meta,
         None => {
@@ -287,7 +298,13 @@ mod tests {
         assert_eq!(doc.get_str("_id").unwrap(), "session123");
         assert_eq!(decode(&doc), Some(record.clone()));
         let stone = record.tombstone(1_700_000_100);
-        assert_eq!(decode(&record_document("k", &stone)), Some(stone));
+        assert_eq!(decode(&record_document("k", &stone)), Some(stone.clone()));
+        // A document marked moved but not yet trimmed reads as the tombstone.
+        let mut marked = doc.clone();
+        marked.insert(MOVED, true);
+        marked.insert(EXPIRES, date(1_700_000_100));
+        assert_eq!(decode(&marked), Some(stone));
+        assert_eq!(decode_snapshot(&marked).unwrap().fields, record.fields);
     }
 
     #[test]

@@ -71,15 +71,16 @@
 //! | `load` | `find` by `_id` and `expires > now` |
 //! | `create` | `update` with `upsert`, replacing only an expired document (see below) |
 //! | `update`, `touch` | `update` (`updateOne`): filter `_id`, `expires > now`, `moved != true`; `$set`/`$unset` on the changed fields only, `$max` on `accessed` and `expires` (`$set` when the request shortens the lifetime on purpose), `$set` of `permanent` only when the request changed it |
-//! | `supersede` (login) | `findAndModify` returning the document before the change |
+//! | `supersede` (login) | `findAndModify` marking the record `moved` and returning it as that write left it (every acknowledged update is in it; none applies after it), then `update` trimming it to a tombstone (no fields, short expiry) |
 //! | `move_to` (login) | `supersede` + `create` |
 //! | `delete` | `delete` by `_id` |
 //! | `delete_by_field` (end a user's sessions) | one `delete` (`deleteMany`) on `fields.<name>` and an `_id` prefix |
 //!
 //! Through the core's session, a request that does not touch the session's
 //! fields costs no command, a read-only request one `find`, a request that
-//! changes fields one `find` plus one `update`, and a new session one
-//! `update` (upsert). The crate's `round_trips` test counts the commands the
+//! changes fields one `find` plus one `update`, a new session one `update`
+//! (upsert), and a login (`cycle_id`) a `find`, a `findAndModify` and two
+//! `update`s. The crate's `round_trips` test counts the commands the
 //! driver sends.
 //!
 //! **Create** never overwrites a live record: its filter matches only a

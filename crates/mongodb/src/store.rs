@@ -14,7 +14,8 @@ use session_plus_core::{unix_now, Error, RecordKey, Result};
 
 use crate::error::{backend, is_duplicate_key, LABEL};
 use crate::layout::{
-    date, decode, field_path, record_document, to_bson, ACCESSED, EXPIRES, FIELDS, MOVED, PERMANENT,
+    date, decode, decode_snapshot, field_path, record_document, to_bson, ACCESSED, EXPIRES, FIELDS,
+    MOVED, PERMANENT,
 };
 
 /// Server codes for an index that exists with other options or another name.
@@ -423,16 +424,39 @@ impl SessionStore for MongoStore {
 
     async fn supersede(&self, key: &RecordKey, until: i64) -> Result<Option<Record>> {
         let id = key.store_key();
-        let tombstone = doc! {
-            "$set": { FIELDS: Document::new(), MOVED: true, EXPIRES: date(until) }
-        };
-        let before = self
+        // 1. Mark the live record moved, atomically, and take the document as
+        //    that write left it: every update acknowledged before it is in
+        //    there, and none can apply after it (their filter wants
+        //    `moved != true`). The post-image is used rather than the
+        //    pre-image: both are atomic on MongoDB, but the test server
+        //    returned stale pre-images under concurrent updates.
+        let after = self
             .collection
-            .find_one_and_update(Self::writable(&id, unix_now()), tombstone)
-            .return_document(ReturnDocument::Before)
+            .find_one_and_update(
+                Self::writable(&id, unix_now()),
+                doc! { "$set": { MOVED: true } },
+            )
+            .return_document(ReturnDocument::After)
             .await
             .map_err(|e| backend(LABEL, "findAndModify", &e))?;
-        Ok(before.as_ref().and_then(decode))
+        let Some(mut snapshot) = after.as_ref().and_then(decode_snapshot) else {
+            return Ok(None);
+        };
+        snapshot.meta.moved = false;
+        // 2. Make it the tombstone proper: no data, a short life. Reads
+        //    already treat it as one (a moved document's fields are never
+        //    returned), so if this fails the tombstone only keeps the record's
+        //    expiry and its data until then; the login goes on.
+        let tombstone = doc! { "$set": { FIELDS: Document::new(), EXPIRES: date(until) } };
+        if let Err(e) = self
+            .collection
+            .update_one(doc! { "_id": &id, MOVED: true }, tombstone)
+            .await
+        {
+            let e = backend(LABEL, "update (tombstone)", &e);
+            tracing::warn!(error = %e, "mongodb tombstone not trimmed; it expires with the old record");
+        }
+        Ok(Some(snapshot))
     }
 
     async fn delete(&self, key: &RecordKey) -> Result<()> {

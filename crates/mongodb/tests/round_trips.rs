@@ -121,7 +121,8 @@ async fn one_round_trip_to_load_and_one_to_save() {
     assert!(r.is_ok() && saved.is_none());
     check("change MongoDB fields", &[("find", 1), ("update", 1)], &log);
 
-    // Login (cycle_id): load, supersede, create.
+    // Login (cycle_id): load, supersede (mark moved, then trim the
+    // tombstone), create.
     let (saved, r) = request(&manager, &mut jar, |s| async move {
         s.cycle_id().await?;
         s.insert("user_id", 2).await
@@ -130,7 +131,7 @@ async fn one_round_trip_to_load_and_one_to_save() {
     assert!(r.is_ok() && saved.is_none());
     check(
         "login (cycle_id)",
-        &[("find", 1), ("findAndModify", 1), ("update", 1)],
+        &[("find", 1), ("findAndModify", 1), ("update", 2)],
         &log,
     );
 
