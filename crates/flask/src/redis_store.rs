@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use serde_json::{Map, Value};
 use session_plus_core::store::{
@@ -61,6 +61,20 @@ return 1
 /// no session field can collide with it; it sorts first, so every tombstone's
 /// value starts with the same bytes.
 const TOMBSTONE: &str = "\u{0}moved";
+
+/// Send a command, and once more if the connection was refused: then it never
+/// left this process, and the client has just started to reconnect, so the
+/// first request after Redis comes back succeeds instead of getting the
+/// failure of an attempt made while the server was down. A command that may
+/// have reached the server is never sent twice.
+macro_rules! once_more_if_refused {
+    ($send:expr) => {
+        match $send {
+            Err(e) if e.is_connection_refusal() => $send,
+            other => other,
+        }
+    };
+}
 
 /// Attempts of one `update` under contention before giving up with an error.
 const MAX_CAS_ATTEMPTS: usize = 32;
@@ -157,13 +171,23 @@ impl FlaskRedisStore {
         }
     }
 
-    /// Connect to `url` (`redis://host:port/db`).
+    /// Connect to `url` (`redis://host:port/db`), with the limits of
+    /// `session_plus_redis::RedisOptions::default()`: 1 s to connect, 1 s for
+    /// a reply, one quick reconnect retry per failed request (requests during
+    /// an outage fail fast; the first one after it succeeds).
     ///
     /// # Errors
     /// If the URL is invalid or the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(backend)?;
-        let conn = ConnectionManager::new(client).await.map_err(backend)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(backend)?;
         Ok(Self::new(conn))
     }
 
@@ -234,15 +258,9 @@ impl FlaskRedisStore {
     /// The value under `key` and its remaining time in ms (`-1`: no expiry),
     /// read together.
     async fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, i64)> {
-        redis::pipe()
-            .atomic()
-            .cmd("GET")
-            .arg(key)
-            .cmd("PTTL")
-            .arg(key)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(backend)
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("GET").arg(key).cmd("PTTL").arg(key);
+        once_more_if_refused!(pipe.query_async(&mut self.conn.clone()).await).map_err(backend)
     }
 
     /// Swap `old` for `new` if the key still holds `old`; the key's expiry
@@ -255,15 +273,12 @@ impl FlaskRedisStore {
         expires: i64,
         shorten: bool,
     ) -> Result<bool> {
-        let swapped: i64 = self
-            .cas
-            .key(key)
-            .arg(old)
+        let mut call = self.cas.key(key);
+        call.arg(old)
             .arg(new)
             .arg(expires.saturating_mul(1000))
-            .arg(u8::from(shorten))
-            .invoke_async(&mut self.conn.clone())
-            .await
+            .arg(u8::from(shorten));
+        let swapped: i64 = once_more_if_refused!(call.invoke_async(&mut self.conn.clone()).await)
             .map_err(backend)?;
         Ok(swapped == 1)
     }
@@ -322,15 +337,15 @@ impl SessionStore for FlaskRedisStore {
     }
 
     async fn create(&self, key: &RecordKey, record: &Record) -> Result<bool> {
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key.store_key())
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key.store_key())
             .arg(Self::encode(record))
             .arg("NX")
             .arg("EX")
-            .arg(ttl(record.meta.expires))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(backend)?;
+            .arg(ttl(record.meta.expires));
+        let set: Option<String> =
+            once_more_if_refused!(cmd.query_async(&mut self.conn.clone()).await)
+                .map_err(backend)?;
         Ok(set.is_some())
     }
 
@@ -350,13 +365,10 @@ impl SessionStore for FlaskRedisStore {
         if meta.permanent.is_some() {
             return self.update(key, &Changes::new(meta.clone())).await;
         }
-        let done: i64 = self
-            .touch
-            .key(key.store_key())
-            .arg(Self::tombstone_marker())
-            .arg(meta.expires.saturating_mul(1000))
-            .invoke_async(&mut self.conn.clone())
-            .await
+        let mut call = self.touch.key(key.store_key());
+        call.arg(Self::tombstone_marker())
+            .arg(meta.expires.saturating_mul(1000));
+        let done: i64 = once_more_if_refused!(call.invoke_async(&mut self.conn.clone()).await)
             .map_err(backend)?;
         Ok(done == 1)
     }
@@ -371,10 +383,9 @@ impl SessionStore for FlaskRedisStore {
     }
 
     async fn delete(&self, key: &RecordKey) -> Result<()> {
-        let _: i64 = redis::cmd("DEL")
-            .arg(key.store_key())
-            .query_async(&mut self.conn.clone())
-            .await
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key.store_key());
+        let _: i64 = once_more_if_refused!(cmd.query_async(&mut self.conn.clone()).await)
             .map_err(backend)?;
         Ok(())
     }
@@ -498,6 +509,34 @@ mod tests {
                 let moved = store.load(&to).await.unwrap().expect("moved record");
                 assert_eq!(moved.fields.len(), 2);
                 assert!(store.load(&from).await.unwrap().unwrap().meta.moved);
+            });
+        }
+
+        /// Issue 13 for this store too: the first request after Redis
+        /// comes back succeeds.
+        #[test]
+        fn first_request_after_redis_is_back_succeeds() {
+            let mut server = RedisServer::start();
+            rt().block_on(async {
+                // No reconnect retries: the attempt made during the outage has
+                // surely failed by the time the server is back.
+                let client = redis::Client::open(server.url()).unwrap();
+                let config = ConnectionManagerConfig::new().set_number_of_retries(0);
+                let conn = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .unwrap();
+                let store = FlaskRedisStore::new(conn);
+                let k = key();
+                assert!(store.load(&k).await.unwrap().is_none());
+                server.stop();
+                for _ in 0..3 {
+                    assert!(store.load(&k).await.is_err(), "Redis is down");
+                }
+                server.restart();
+                assert!(
+                    store.load(&k).await.is_ok(),
+                    "the first request after Redis came back failed"
+                );
             });
         }
 
