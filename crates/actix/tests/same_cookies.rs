@@ -3,8 +3,7 @@
 //! through both adapters, every `Set-Cookie` compared byte for byte after
 //! blanking only what is random or time-dependent (session ids, the
 //! session's binding value, the creation and access times, the `Expires`
-//! date); removal
-//! cookies are compared exactly.
+//! date); removal cookies are compared exactly.
 
 mod support;
 
