@@ -40,7 +40,9 @@ async fn emulator_stopped_then_restarted() {
     let project = "faults";
     let manager = seed(
         FirestoreClient::emulator(&emulator.host(), project),
-        Duration::from_secs(2),
+        // A just-started JVM on a busy machine answers its first calls
+        // slowly; a stopped emulator refuses connections at once anyway.
+        Duration::from_secs(15),
     );
     let app = app(manager);
     let mut jar = Jar::default();

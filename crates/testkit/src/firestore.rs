@@ -256,6 +256,7 @@ impl FirestoreEmulator {
             thread::sleep(POLL);
         }
         self.started_in = begun.elapsed();
+        warm_up(self.port);
         self.process = process;
         Ok(())
     }
@@ -386,6 +387,7 @@ fn start_shared() -> (String, Mutex<Option<Child>>) {
             thread::sleep(POLL);
         }
         eprintln!("shared Firestore emulator up in {:?}", begun.elapsed());
+        warm_up(port);
         std::fs::write(&port_file, port.to_string())
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", port_file.display()));
         port
@@ -508,6 +510,17 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> io::Result<(u16, Str
         }
     }
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The emulator's first write and query take much longer than later ones
+/// (the JVM warms up): make them before any test's timeout runs.
+fn warm_up(port: u16) {
+    let base = "/v1/projects/warm-up/databases/(default)/documents";
+    let write = r#"{"writes":[{"update":{"name":"projects/warm-up/databases/(default)/documents/w/w","fields":{"x":{"integerValue":"1"}}}}]}"#;
+    let query = r#"{"structuredQuery":{"from":[{"collectionId":"w"}],"where":{"fieldFilter":{"field":{"fieldPath":"x"},"op":"EQUAL","value":{"integerValue":"1"}}}}}"#;
+    let _ = http(port, "POST", &format!("{base}:commit"), write);
+    let _ = http(port, "GET", &format!("{base}/w/w"), "");
+    let _ = http(port, "POST", &format!("{base}:runQuery"), query);
 }
 
 fn log_tail(log: &Path) -> String {
