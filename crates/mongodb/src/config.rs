@@ -126,6 +126,7 @@ mod tests {
         ))
         .await;
         assert!(e.is_config() && e.to_string().contains("w: 0"), "{e}");
+        assert!(e.to_string().contains("url"), "{e}");
     }
 
     #[tokio::test]

@@ -231,6 +231,12 @@ impl MongoStore {
         if collection.is_empty() {
             return Err(Error::config(interface, "collection", "must not be empty"));
         }
+        // Named after where it came from: the options, or the client (URL).
+        let source = if options.write_concern.is_some() {
+            "write_concern"
+        } else {
+            "url"
+        };
         let concern = options
             .write_concern
             .clone()
@@ -239,7 +245,7 @@ impl MongoStore {
         if concern.w == Some(Acknowledgment::Nodes(0)) && concern.journal != Some(true) {
             return Err(Error::config(
                 interface,
-                "write_concern",
+                source,
                 "an unacknowledged write concern (w: 0) cannot tell whether a session write matched",
             ));
         }
