@@ -25,6 +25,22 @@ use crate::{Error, SessionManager};
 /// Owns one request's session on the adapter side. The handler gets a
 /// [`Session`] from [`SessionDriver::session`] and can never reach the driver.
 ///
+/// A web-framework adapter does three things per request, and nothing else:
+///
+/// 1. make a driver from the request's `Cookie` headers
+///    ([`SessionDriver::new`]) and hand [`SessionDriver::session`] to the
+///    handler (as an extension, a task-local, ...);
+/// 2. after the handler, call [`SessionDriver::finish`];
+/// 3. translate the [`Outcome`] onto the response: replace it by a bare
+///    [`Outcome::status`] when there is one, append every
+///    [`Outcome::set_cookie_headers`], add `Vary: Cookie` when
+///    [`Outcome::vary_cookie`] unless the response's `Vary` already covers it
+///    ([`vary_covers_cookie`]), and set [`Outcome::cache_control`] unless the
+///    handler set its own `Cache-Control`.
+///
+/// Every rule of what a response must carry is decided here, so every
+/// adapter behaves the same, byte for byte.
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
@@ -105,7 +121,8 @@ impl SessionDriver {
     }
 }
 
-/// Everything a response needs after the handler: see the [module docs](self).
+/// Everything a response needs after the handler: see [`SessionDriver`] for how an
+/// adapter applies it.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Outcome {

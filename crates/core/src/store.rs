@@ -1,6 +1,6 @@
 //! The server-side backend trait, and the data that crosses it.
 //!
-//! A backend keeps one [`Record`] per [`SessionId`]: the fields an interface owns
+//! A backend keeps one [`Record`] per [`SessionId`](crate::SessionId): the fields an interface owns
 //! plus a little [`RecordMeta`]. The core never asks a backend to overwrite a
 //! whole record after a load: it sends a [`Changes`] delta (fields set, fields
 //! removed, new meta), and the backend applies it the best way it can:
