@@ -9,6 +9,7 @@
 #   bench/layer-cost-ir.sh sp-cookie,sp-redis redis://127.0.0.1:6379
 #   LAYER_COST_OUTER=1 bench/layer-cost-ir.sh sp-cookie     # /none, layer around the Router
 #   LAYER_COST_OUTER=bare bench/layer-cost-ir.sh sp-cookie  # the same Router without it
+#   LAYER_COST_SCALE=interfaces=10 bench/layer-cost-ir.sh scale  # N cookie interfaces (or fields=N)
 #   IR_N=1000 IR_BIN=target/release/layer-cost bench/layer-cost-ir.sh
 #
 # Other LAYER_COST_* variables are passed through (see layer-cost's docs).
@@ -41,6 +42,7 @@ for kind in $(echo "$KINDS" | tr ',' ' '); do
         b=$(ir $((2 * N)) "$kind" "$route")
         per=$(( (b - a) * 10 / (11 * N) ))
         label="$kind"
+        [ -n "${LAYER_COST_SCALE:-}" ] && label="$LAYER_COST_SCALE"
         case "${LAYER_COST_OUTER:-}" in
             "") ;;
             bare) label="same Router, no layer" ;;

@@ -7,7 +7,8 @@
 //! `LAYER_COST_ONLY=sp-cookie,ts-memory` and `LAYER_COST_ROUTES=/read` narrow
 //! the run; `LAYER_COST_BASELINE_COOKIE=...` sends the baseline a Cookie header;
 //! `LAYER_COST_OUTER=1` instead times sp-cookie `/none` with the layer wrapped
-//! around the whole Router. Deterministic enough to run under `valgrind --tool=callgrind` (a few
+//! around the whole Router; `LAYER_COST_SCALE=interfaces=N|fields=N` times a
+//! configuration of N cookie interfaces or N fields (see `scale_cost`). Deterministic enough to run under `valgrind --tool=callgrind` (a few
 //! thousand iterations) to see where instructions go. Used to explain the
 //! load benchmark's results; `bench/run.sh` does not run it.
 
@@ -70,6 +71,85 @@ where
     start.elapsed().as_nanos() as f64 / f64::from(iterations)
 }
 
+/// `LAYER_COST_SCALE=interfaces=N` or `fields=N`: cost as a configuration
+/// grows. `interfaces=N`: N signed-cookie interfaces, interface i owning
+/// field `f{i}`; `/read` reads and `/write` increments every field (touches
+/// every interface). `fields=N`: one signed-cookie interface holding N
+/// fields; `/read` reads and `/write` increments one of them.
+async fn scale_cost(spec: &str, iterations: u32) {
+    use axum::extract::State;
+    use session_plus::{Session, SessionError};
+    let (what, n) = spec
+        .split_once('=')
+        .expect("LAYER_COST_SCALE=interfaces=N|fields=N");
+    let n: usize = n.parse().expect("a number");
+    let mut builder = SessionManager::builder().keys(Key::generate());
+    let (names, touched): (Vec<String>, usize) = match what {
+        "interfaces" => {
+            for i in 0..n {
+                builder = builder.interface(
+                    Interface::secure_cookie(&format!("c{i}"))
+                        .fields(FieldRules::include([format!("f{i}")])),
+                );
+            }
+            ((0..n).map(|i| format!("f{i}")).collect(), n)
+        }
+        "fields" => {
+            builder = builder.interface(Interface::secure_cookie("data").fields(FieldRules::All));
+            ((0..n).map(|i| format!("f{i}")).collect(), 1)
+        }
+        other => panic!("LAYER_COST_SCALE: unknown dimension {other}"),
+    };
+    let manager = std::sync::Arc::new(builder.build().expect("config"));
+    type Names = std::sync::Arc<(Vec<String>, usize)>;
+    async fn read(State(s): State<Names>, session: Session) -> Result<String, SessionError> {
+        let mut sum = 0;
+        for f in &s.0[..s.1] {
+            sum += session.get::<i64>(f).await?.unwrap_or(0);
+        }
+        Ok(sum.to_string())
+    }
+    async fn write(State(s): State<Names>, session: Session) -> Result<String, SessionError> {
+        for f in &s.0[..s.1] {
+            let v = session.get::<i64>(f).await?.unwrap_or(0) + 1;
+            session.insert(f, v).await?;
+        }
+        Ok(String::new())
+    }
+    async fn fill(State(s): State<Names>, session: Session) -> Result<String, SessionError> {
+        for f in &s.0 {
+            session.insert(f, 1).await?;
+        }
+        Ok(String::new())
+    }
+    let state: Names = std::sync::Arc::new((names, touched));
+    let mut app: Router = Router::new()
+        .route("/fill", get(fill))
+        .route("/none", get(|| async { "none" }))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .with_state(state)
+        .layer(SessionLayer::new(manager));
+    let (_, set) = call(&mut app, "/fill", "").await;
+    let cookie = set.join("; ");
+    let routes = std::env::var("LAYER_COST_ROUTES").ok();
+    for route in ["/none", "/read", "/write"] {
+        if routes.as_ref().is_some_and(|r| !r.contains(route)) {
+            continue;
+        }
+        for _ in 0..iterations / 10 {
+            call(&mut app, route, &cookie).await;
+        }
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let (status, _) = call(&mut app, route, &cookie).await;
+            assert_eq!(status, 200, "{spec} {route}");
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+        println!("| {spec} | `{route}` | {ns:.0} | |");
+    }
+}
+
 async fn call(app: &mut Router, path: &str, cookie: &str) -> (u16, Vec<String>) {
     let mut req = Request::get(path);
     if !cookie.is_empty() {
@@ -95,6 +175,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let iterations: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let redis_url = args.next();
+    if let Ok(spec) = std::env::var("LAYER_COST_SCALE") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(scale_cost(&spec, iterations));
+        return;
+    }
     let only: Option<Vec<Kind>> = std::env::var("LAYER_COST_ONLY").ok().map(|s| {
         s.split(',')
             .map(|k| k.parse().expect("LAYER_COST_ONLY: kind names"))
