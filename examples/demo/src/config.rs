@@ -85,6 +85,30 @@ impl ServerSide {
         if let Some(url) = var("SESSION_REDIS_URL") {
             return Self::new("redis", "SESSION_REDIS_URL").url(url);
         }
+        if let Some(servers) = var("SESSION_MEMCACHE_SERVERS") {
+            let list: Vec<serde_json::Value> = servers
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Into::into)
+                .collect();
+            return Self::new("memcache", "SESSION_MEMCACHE_SERVERS").setting("servers", list);
+        }
+        if let Some(url) = var("SESSION_MONGODB_URL") {
+            return Self::new("mongodb", "SESSION_MONGODB_URL")
+                .url(url)
+                .setting("db", "session_plus_demo")
+                .setting("collection", "sessions");
+        }
+        if let Some(project) = var("SESSION_FIRESTORE_PROJECT") {
+            let mut s = Self::new("firestore", "SESSION_FIRESTORE_PROJECT")
+                .setting("project_id", project)
+                .setting("collection", "sessions");
+            if let Some(host) = var("FIRESTORE_EMULATOR_HOST") {
+                s = s.setting("emulator_host", host);
+            }
+            return s;
+        }
         Self::sqlite(&var("SESSION_DB").unwrap_or_else(|| "session-plus-demo.db".into()))
     }
 
@@ -342,6 +366,19 @@ mod tests {
         ]));
         assert_eq!(redis.session_type, "redis");
         assert_eq!(redis.chosen_by, "SESSION_REDIS_URL");
+        for (var, value, kind) in [
+            (
+                "SESSION_MEMCACHE_SERVERS",
+                "127.0.0.1:1,127.0.0.1:2",
+                "memcache",
+            ),
+            ("SESSION_MONGODB_URL", "mongodb://127.0.0.1:1", "mongodb"),
+            ("SESSION_FIRESTORE_PROJECT", "demo", "firestore"),
+        ] {
+            let chosen = ServerSide::from_env(vars(&[(var, value)]));
+            assert_eq!(chosen.session_type, kind);
+            assert_eq!(chosen.chosen_by, var);
+        }
     }
 
     #[test]

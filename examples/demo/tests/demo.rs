@@ -139,6 +139,53 @@ async fn demo_on_redis_over_tcp() {
     login_counter_logout(addr, &demo).await;
 }
 
+/// The page's row for the `session` interface names `kind`.
+fn assert_session_kind(body: &str, kind: &str) {
+    assert!(
+        body.contains(&format!("{kind}</span></td>")),
+        "the page says the session lives in {kind}: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_on_memcache_over_tcp() {
+    // What `SESSION_MEMCACHE_SERVERS=a,b cargo run -p session-plus-demo` selects.
+    let pool = session_plus_testkit::MemcachedServer::start_pool(2);
+    let servers: Vec<String> = pool.iter().map(|s| s.addr()).collect();
+    let settings = settings(&[("SESSION_MEMCACHE_SERVERS", servers.join(","))]);
+    let (addr, demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    assert_session_kind(&r.body, "memcached");
+    login_counter_logout(addr, &demo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_on_mongodb_over_tcp() {
+    // What `SESSION_MONGODB_URL=mongodb://... cargo run -p session-plus-demo` selects.
+    let server = session_plus_testkit::SecantusServer::start();
+    let settings = settings(&[("SESSION_MONGODB_URL", server.url())]);
+    let (addr, demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    assert_session_kind(&r.body, "MongoDB");
+    login_counter_logout(addr, &demo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_on_firestore_over_tcp() {
+    // What `SESSION_FIRESTORE_PROJECT=p FIRESTORE_EMULATOR_HOST=h cargo run
+    // -p session-plus-demo` selects.
+    let host = session_plus_testkit::FirestoreEmulator::shared_host();
+    let project = format!("demo-{}", std::process::id());
+    let settings = settings(&[
+        ("SESSION_FIRESTORE_PROJECT", project),
+        ("FIRESTORE_EMULATOR_HOST", host),
+    ]);
+    let (addr, demo) = serve(&settings).await;
+    let r = request(addr, "GET", "/", &mut BTreeMap::new(), None).await;
+    assert_session_kind(&r.body, "Firestore");
+    login_counter_logout(addr, &demo).await;
+}
+
 async fn login_counter_logout(addr: std::net::SocketAddr, demo: &session_plus_demo::routes::Demo) {
     let mut jar = BTreeMap::new();
     let r = request(addr, "GET", "/", &mut jar, None).await;
