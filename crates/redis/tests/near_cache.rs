@@ -69,7 +69,10 @@ async fn another_servers_write_is_seen_by_the_next_read() {
         start.elapsed()
     );
     assert_eq!(stale, 0, "reads after another server's write saw old data");
-    assert_eq!(hits_before_write, cycles as u64, "unchanged records are served from memory");
+    assert_eq!(
+        hits_before_write, cycles as u64,
+        "unchanged records are served from memory"
+    );
     assert!(stats.invalidations >= cycles as u64);
 }
 
@@ -98,7 +101,10 @@ async fn another_servers_delete_and_our_own_writes_are_seen() {
     near.load(&key2).await.unwrap();
     other.supersede(&key2, unix_now() + 60).await.unwrap();
     let after = near.load(&key2).await.unwrap().expect("a tombstone");
-    assert!(!after.is_writable(unix_now()), "the tombstone, not the cached record");
+    assert!(
+        !after.is_writable(unix_now()),
+        "the tombstone, not the cached record"
+    );
 
     // FLUSHALL invalidates everything.
     let key3 = RecordKey::new("session", SessionId::generate());
@@ -143,4 +149,31 @@ async fn a_lost_invalidation_connection_flushes_and_reconnects() {
     }
     assert!(other.update(&key, &set(4)).await.unwrap());
     assert_eq!(counter(&near.load(&key).await.unwrap()), Some(4));
+}
+
+/// The whole store conformance suite through the near cache: a wrapper must
+/// keep every guarantee of the store it wraps.
+mod conformance {
+    use std::sync::{Arc, OnceLock};
+
+    use session_plus_core::store::SessionStore;
+    use session_plus_redis::{NearCacheOptions, NearCachedStore, RedisStore};
+    use session_plus_testkit::RedisServer;
+
+    fn server() -> &'static RedisServer {
+        static SERVER: OnceLock<RedisServer> = OnceLock::new();
+        SERVER.get_or_init(RedisServer::start)
+    }
+
+    async fn make_store() -> Arc<dyn SessionStore> {
+        let url = server().url();
+        let store = RedisStore::from_url(&url).await.expect("connect");
+        Arc::new(
+            NearCachedStore::connect(store, &url, NearCacheOptions::default())
+                .await
+                .expect("near cache"),
+        )
+    }
+
+    session_plus_conformance::store_suite!(make_store);
 }
