@@ -134,6 +134,30 @@ async fn commands_per_request_type() {
     assert_eq!(client, counts(&[("hgetall", 1), ("evalsha", 1)]), "refresh");
     rows.push(("read-only, idle refresh due (touch)", client, inner));
 
+    // Login (cycle_id): one load, then the move in one script on a standalone
+    // server. The script's own HGETALL (the snapshot) and DEL (before the
+    // tombstone) count under those names too: `commandstats` cannot tell them
+    // from client commands, so only EVALSHA says how many round trips.
+    let mut jar = Jar::default();
+    let s = jar.session(&manager);
+    s.insert("user_id", 9).await.unwrap();
+    assert!(jar.finish(&s).await.error.is_none());
+    let s = jar.session(&manager);
+    s.cycle_id().await.unwrap(); // a first login loads the script into the server
+    assert!(jar.finish(&s).await.error.is_none());
+    let before = commandstats(&server);
+    let s = jar.session(&manager);
+    s.cycle_id().await.unwrap();
+    let done = jar.finish(&s).await;
+    assert!(done.error.is_none(), "login: {:?}", done.error);
+    let (client, inner) = delta(&before, &commandstats(&server));
+    assert_eq!(
+        client,
+        counts(&[("hgetall", 2), ("evalsha", 1), ("del", 1)]),
+        "login"
+    );
+    rows.push(("login (cycle_id), standalone", client, inner));
+
     eprintln!(
         "\n{:<40} | {:<28} | inside scripts",
         "request", "round trips (client commands)"
