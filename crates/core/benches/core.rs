@@ -48,14 +48,15 @@ fn codecs(c: &mut Criterion) {
     let ring = KeyRing::new(Key::generate());
     let record = record_200_bytes();
     let now = unix_now();
-    let signed = SignedFormat::new(&ring, "data");
+    // Uncached: each iteration verifies (see `cookie_levers` for the cache).
+    let signed = SignedFormat::new(&ring, "data").with_cache_bytes(0);
     c.bench_function("cookie/sign+verify 200B", |b| {
         b.iter(|| {
             let v = signed.encode(black_box(&record));
             black_box(signed.decode(&v, now))
         })
     });
-    let encrypted = EncryptedFormat::new(&ring, "data");
+    let encrypted = EncryptedFormat::new(&ring, "data").with_cache_bytes(0);
     c.bench_function("cookie/encrypt+decrypt 200B", |b| {
         b.iter(|| {
             let v = encrypted.encode(black_box(&record));
@@ -128,5 +129,45 @@ fn routing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codecs, routing);
+/// The cookie levers of issue 14: the verified-value cache (a hit against a
+/// full verification) and payload version 2 (a one-field session signs 47
+/// payload bytes: two SHA-256 blocks).
+fn cookie_levers(c: &mut Criterion) {
+    let ring = KeyRing::new(Key::generate());
+    let now = unix_now();
+    let one_field = Record::new(
+        [("counter".to_owned(), json!(1))].into(),
+        RecordMeta::new(now, now + 86_400, "w7EiChkOFpmE64sC79HjPw"),
+    );
+    for (name, record) in [("1 field", one_field), ("200B", record_200_bytes())] {
+        let cached = SignedFormat::new(&ring, "data");
+        let uncached = SignedFormat::new(&ring, "data").with_cache_bytes(0);
+        let value = cached.encode(&record);
+        assert!(cached.decode(&value, now).is_some());
+        c.bench_function(&format!("cookie/verify {name}, cache hit"), |b| {
+            b.iter(|| black_box(cached.decode(black_box(&value), now)))
+        });
+        c.bench_function(&format!("cookie/verify {name}, uncached"), |b| {
+            b.iter(|| black_box(uncached.decode(black_box(&value), now)))
+        });
+        c.bench_function(&format!("cookie/sign {name}"), |b| {
+            b.iter(|| black_box(uncached.encode(black_box(&record))))
+        });
+        let enc = EncryptedFormat::new(&ring, "data");
+        let enc_uncached = EncryptedFormat::new(&ring, "data").with_cache_bytes(0);
+        let sealed = enc.encode(&record);
+        assert!(enc.decode(&sealed, now).is_some());
+        c.bench_function(&format!("cookie/decrypt {name}, cache hit"), |b| {
+            b.iter(|| black_box(enc.decode(black_box(&sealed), now)))
+        });
+        c.bench_function(&format!("cookie/decrypt {name}, uncached"), |b| {
+            b.iter(|| black_box(enc_uncached.decode(black_box(&sealed), now)))
+        });
+        c.bench_function(&format!("cookie/encrypt {name}"), |b| {
+            b.iter(|| black_box(enc_uncached.encode(black_box(&record))))
+        });
+    }
+}
+
+criterion_group!(benches, codecs, routing, cookie_levers);
 criterion_main!(benches);
