@@ -11,7 +11,7 @@ use session_plus_core::{Error, Result, StoreRegistry};
 
 use crate::{SqliteOptions, SqliteStore};
 
-/// How often the expiry sweeper runs unless `sweep_interval_secs` says otherwise.
+/// How often the expiry sweeper runs unless `sweep_interval` says otherwise.
 const DEFAULT_SWEEP: Duration = Duration::from_secs(300);
 
 /// Add `session_type = "sqlite"` to a registry.
@@ -23,7 +23,7 @@ const DEFAULT_SWEEP: Duration = Duration::from_secs(300);
 /// |---|---|
 /// | `readers` | read-only connections serving loads (default 4) |
 /// | `busy_timeout_ms` | wait for another process's lock (default 5000) |
-/// | `sweep_interval_secs` | how often expired records are deleted (default 300) |
+/// | `sweep_interval` | how often expired records are deleted (default 300) |
 ///
 /// The database is opened (and created if missing) while the configuration
 /// is built, so a wrong or unwritable path fails at start-up with an error
@@ -62,7 +62,7 @@ struct SqliteSettings {
     #[serde(default)]
     busy_timeout_ms: Option<u64>,
     #[serde(default)]
-    sweep_interval_secs: Option<NonZeroU64>,
+    sweep_interval: Option<NonZeroU64>,
 }
 
 async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
@@ -82,10 +82,28 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
         SqliteStore::open_with(path, options)
     }
     .map_err(|e| {
-        Error::config(doc.name(), "url", "the SQLite database cannot be used").caused_by(e)
+        // The store labels its own errors with the backend type; people need
+        // the interface's name, then the store's words (path, OS reason).
+        let mut why: Vec<String> = Vec::new();
+        for c in std::iter::successors(std::error::Error::source(&e), |c| c.source()) {
+            let text = c.to_string();
+            if c.downcast_ref::<Error>().is_none() && !why.iter().any(|w| w.contains(&text)) {
+                why.push(text);
+            }
+        }
+        let why = if why.is_empty() {
+            e.to_string()
+        } else {
+            why.join(": ")
+        };
+        Error::config(
+            doc.name(),
+            "url",
+            format!("the SQLite database cannot be used: {why}"),
+        )
     })?;
     let every = settings
-        .sweep_interval_secs
+        .sweep_interval
         .map_or(DEFAULT_SWEEP, |s| Duration::from_secs(s.get()));
     // The sweeper holds only a weak reference: it ends with the store.
     drop(store.spawn_sweeper(every));
