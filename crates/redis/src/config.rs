@@ -21,6 +21,8 @@ use crate::{RedisOptions, RedisStore};
 /// | `cluster_urls` | a Redis Cluster instead: a list of seed-node URLs |
 /// | `connect_timeout_ms` | client connection timeout (default 1000) |
 /// | `response_timeout_ms` | client reply timeout (default: 3/4 of the interface's `timeout_ms`, else 1000) |
+/// | `near_cache` | `true`: keep decoded records in this app server, invalidated by Redis ([`NearCachedStore`](crate::NearCachedStore); Redis 6 or newer, not with `cluster_urls`) |
+/// | `near_cache_max_entries` | most records the near cache keeps (default 100000) |
 ///
 /// Exactly one of `url` and `cluster_urls` must be given. The store connects
 /// while the configuration is built, so a wrong address fails at start-up.
@@ -58,6 +60,10 @@ struct RedisSettings {
     connect_timeout_ms: Option<NonZeroU64>,
     #[serde(default)]
     response_timeout_ms: Option<NonZeroU64>,
+    #[serde(default)]
+    near_cache: bool,
+    #[serde(default)]
+    near_cache_max_entries: Option<usize>,
 }
 
 async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
@@ -79,7 +85,26 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
                 "must be a non-empty list of URL strings",
             ))
         }
+        (Some(_), None) if settings.near_cache => {
+            return Err(Error::config(
+                name,
+                "near_cache",
+                "the near cache does not support Redis Cluster yet",
+            ))
+        }
         (Some(urls), None) => RedisStore::connect_cluster(name, &urls, options).await?,
+        (None, Some(url)) if settings.near_cache => {
+            let store = RedisStore::connect_single(name, url, options).await?;
+            let mut near = crate::NearCacheOptions::default()
+                .prefix(doc.key_prefix.clone().unwrap_or_default());
+            if let Some(n) = settings.near_cache_max_entries {
+                near = near.max_entries(n);
+            }
+            let cached = crate::NearCachedStore::connect(store, url, near)
+                .await
+                .map_err(|e| Error::config(name, "near_cache", e.to_string()))?;
+            return Ok(Arc::new(cached));
+        }
         (None, Some(url)) => RedisStore::connect_single(name, url, options).await?,
         (None, None) => return Err(Error::config(
             name,

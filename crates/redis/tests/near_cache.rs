@@ -177,3 +177,75 @@ mod conformance {
 
     session_plus_conformance::store_suite!(make_store);
 }
+
+/// `near_cache = true` in a configuration document: reads of an unchanged
+/// session stop reaching Redis; cluster + near cache is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_by_document() {
+    use std::sync::Arc;
+
+    use session_plus_core::{ConfigDocument, Key, SessionDriver, StoreRegistry};
+
+    let server = RedisServer::start();
+    let mut registry = StoreRegistry::new();
+    session_plus_redis::register(&mut registry);
+    let doc = ConfigDocument::from_toml(&format!(
+        r#"
+        [[interface]]
+        cookie_name = "session"
+        session_type = "redis"
+        url = "{}"
+        near_cache = true
+        near_cache_max_entries = 1000
+        "#,
+        server.url()
+    ))
+    .unwrap();
+    let manager = Arc::new(doc.build(Key::generate().into(), &registry).await.unwrap());
+    let driver = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
+    driver.session().insert("n", 1).await.unwrap();
+    let cookie = driver.finish().await.cookie_header();
+    let hgetall = || {
+        server
+            .commandstats()
+            .unwrap()
+            .get("hgetall")
+            .copied()
+            .unwrap_or(0)
+    };
+    let read = || async {
+        let d = SessionDriver::new(manager.clone(), [cookie.as_bytes()]);
+        let n: Option<i64> = d.session().get("n").await.unwrap();
+        d.finish().await;
+        n
+    };
+    assert_eq!(read().await, Some(1));
+    let after_first = hgetall();
+    for _ in 0..5 {
+        assert_eq!(read().await, Some(1));
+    }
+    assert_eq!(
+        hgetall(),
+        after_first,
+        "unchanged session read from the near cache"
+    );
+
+    let doc = ConfigDocument::from_toml(
+        r#"
+        [[interface]]
+        cookie_name = "session"
+        session_type = "redis"
+        cluster_urls = ["redis://127.0.0.1:1"]
+        near_cache = true
+        "#,
+    )
+    .unwrap();
+    let err = doc
+        .build(Key::generate().into(), &registry)
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_config() && err.to_string().contains("near_cache"),
+        "{err}"
+    );
+}
