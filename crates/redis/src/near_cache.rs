@@ -235,6 +235,11 @@ impl NearCachedStore {
             st.entries.remove(key);
         }
         st.stats.misses += 1;
+        if st.fetching.len() >= self.shared.options.max_entries {
+            // Reads cancelled between lookup and fill (e.g. by a timeout)
+            // leave tickets behind: forgetting them all only skips fills.
+            st.fetching.clear();
+        }
         st.next_ticket += 1;
         let t = st.next_ticket;
         st.fetching.insert(key.to_owned(), (t, false));
