@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use aes_gcm_siv::Aes256GcmSiv;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -273,8 +274,14 @@ pub fn signed_payload_json(value: &str) -> Option<serde_json::Value> {
     }))
 }
 
-/// XChaCha20-Poly1305 encrypted JSON: `base64url(nonce || ciphertext)`, the
-/// cookie name as associated data. Neither readable nor forgeable by the client.
+/// AES-256-GCM-SIV encrypted payload: `"2." base64url(nonce || ciphertext)`
+/// (12-byte random nonce; GCM-SIV stays safe if a nonce ever repeats), the
+/// cookie name as associated data. Neither readable nor forgeable by the
+/// client. Values of the earlier XChaCha20-Poly1305 format,
+/// `base64url(nonce || ciphertext)` without a prefix, are still read (the
+/// version prefix cannot occur in them: base64url has no `.`). AES-GCM-SIV
+/// uses AES-NI and CLMUL: about 9 times cheaper per cookie than XChaCha20 on
+/// the benchmark machine (see `BENCHMARKS.md`).
 ///
 /// ```
 /// use session_plus_core::cookie_format::{CookieFormat, EncryptedFormat};
@@ -291,6 +298,7 @@ pub fn signed_payload_json(value: &str) -> Option<serde_json::Value> {
 /// assert_eq!(format.decode(&value, 150), Some(record));
 /// ```
 pub struct EncryptedFormat {
+    siv: Vec<Aes256GcmSiv>,
     ciphers: Vec<XChaCha20Poly1305>,
     aad: Vec<u8>,
     verified: VerifiedCache,
@@ -303,11 +311,19 @@ impl fmt::Debug for EncryptedFormat {
 }
 
 const NONCE_LEN: usize = 24;
+const SIV_NONCE_LEN: usize = 12;
+/// Prefix of an AES-256-GCM-SIV value (format version 2 of encrypted cookies).
+const SIV_PREFIX: &str = "2.";
 
 impl EncryptedFormat {
     /// A format encrypting with the ring's newest key, for the cookie `cookie_name`.
     pub fn new(ring: &KeyRing, cookie_name: &str) -> Self {
         Self {
+            siv: ring
+                .keys()
+                .iter()
+                .map(|k| Aes256GcmSiv::new(&k.derive("cookie-encrypt-siv", cookie_name).into()))
+                .collect(),
             ciphers: ring
                 .keys()
                 .iter()
@@ -337,23 +353,29 @@ impl EncryptedFormat {
 
 impl CookieFormat for EncryptedFormat {
     fn encode(&self, record: &Record) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        #[allow(clippy::expect_used)]
-        getrandom::getrandom(&mut nonce).expect("the OS random number generator failed");
+        // A user-space CSPRNG (rand's ThreadRng: ChaCha12 seeded and
+        // reseeded from the OS), not a getrandom syscall per cookie (a third
+        // of the cost). GCM-SIV is nonce-misuse resistant: even a repeated
+        // nonce (e.g. a forked process) reveals only that two plaintexts
+        // were equal, never the key stream or a forgery.
+        let mut nonce = [0u8; SIV_NONCE_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
         let plaintext = compact::encode(record);
-        let ct = self.ciphers[0]
+        let ct = self.siv[0]
             .encrypt(
-                XNonce::from_slice(&nonce),
+                aes_gcm_siv::Nonce::from_slice(&nonce),
                 Payload {
                     msg: &plaintext,
                     aad: &self.aad,
                 },
             )
             .unwrap_or_else(|_| unreachable!("encryption of a cookie-sized buffer cannot fail"));
-        let mut raw = Vec::with_capacity(NONCE_LEN + ct.len());
+        let mut raw = Vec::with_capacity(SIV_NONCE_LEN + ct.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&ct);
-        URL_SAFE_NO_PAD.encode(raw)
+        let mut out = String::from(SIV_PREFIX);
+        URL_SAFE_NO_PAD.encode_string(raw, &mut out);
+        out
     }
 
     fn decode(&self, value: &str, now: i64) -> Option<Record> {
@@ -363,6 +385,27 @@ impl CookieFormat for EncryptedFormat {
         if let Some(hit) = self.verified.get(value, now) {
             return Some(hit);
         }
+        if let Some(v2) = value.strip_prefix(SIV_PREFIX) {
+            let raw = URL_SAFE_NO_PAD.decode(v2).ok()?;
+            if raw.len() <= SIV_NONCE_LEN {
+                return None;
+            }
+            let (nonce, ct) = raw.split_at(SIV_NONCE_LEN);
+            let plaintext = self.siv.iter().find_map(|c| {
+                c.decrypt(
+                    aes_gcm_siv::Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: &self.aad,
+                    },
+                )
+                .ok()
+            })?;
+            let record = from_payload(&plaintext, now)?;
+            self.verified.insert(value, &record);
+            return Some(record);
+        }
+        // The earlier XChaCha20-Poly1305 values (no prefix).
         let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
@@ -617,6 +660,22 @@ mod tests {
             .unwrap();
         let v1 = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
         assert_eq!(enc.decode(&v1, 1500), Some(record()));
+        // XChaCha20 with the version 2 payload (written before AES-GCM-SIV).
+        let compact = compact::encode(&record());
+        let ct = enc.ciphers[0]
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &compact,
+                    aad: b"d",
+                },
+            )
+            .unwrap();
+        let xchacha = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
+        assert_eq!(enc.decode(&xchacha, 1500), Some(record()));
+        let siv = enc.encode(&record());
+        assert!(siv.starts_with("2."), "{siv}");
+        assert_eq!(enc.decode(&siv, 1500), Some(record()));
     }
 
     #[test]
