@@ -147,8 +147,8 @@ mod store;
 
 pub use config::register;
 pub use layout::META_FIELD;
-pub use store::{RedisOptions, RedisStore};
 pub use near_cache::{NearCacheOptions, NearCacheStats, NearCachedStore};
+pub use store::{RedisOptions, RedisStore};
 
 /// The client crate, re-exported so callers build connections with the same
 /// version this backend uses.
