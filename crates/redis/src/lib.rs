@@ -141,7 +141,7 @@
 mod config;
 mod conn;
 mod layout;
-mod near_cache;
+pub mod near_cache;
 mod scripts;
 mod store;
 

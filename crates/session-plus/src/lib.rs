@@ -36,3 +36,20 @@ pub use session_plus_sqlite as sqlite;
 /// [`RedisStore`](redis::RedisStore) for code, `session_type = "redis"` in documents.
 #[cfg(feature = "redis")]
 pub use session_plus_redis as redis;
+
+/// The memcache backend, a pool of servers with consistent hashing (feature
+/// `memcache`): [`MemcacheStore`](memcache::MemcacheStore) for code,
+/// `session_type = "memcache"` in documents.
+#[cfg(feature = "memcache")]
+pub use session_plus_memcache as memcache;
+
+/// The MongoDB backend (feature `mongodb`): [`MongoStore`](mongodb::MongoStore)
+/// for code, `session_type = "mongodb"` in documents.
+#[cfg(feature = "mongodb")]
+pub use session_plus_mongodb as mongodb;
+
+/// The Google Cloud Firestore backend (feature `firestore`):
+/// [`FirestoreStore`](firestore::FirestoreStore) for code,
+/// `session_type = "firestore"` in documents.
+#[cfg(feature = "firestore")]
+pub use session_plus_firestore as firestore;
