@@ -23,6 +23,10 @@
 //! that raced with an invalidation of its key is not cached. On disconnect of
 //! the invalidation connection the cache is flushed and bypassed until it is
 //! connected and tracking again. Our own writes drop the local entry at once.
+//! `FLUSHALL`/`FLUSHDB` are weaker: Redis writes their invalidation to tracking
+//! clients without ordering it before the flushing client's reply, so a read
+//! racing a flush may still be served from the cache until the message
+//! arrives (microseconds on one host).
 //!
 //! Needs Redis 6 or newer (a clear error otherwise) and a plain `redis://`
 //! URL; Redis Cluster is not supported by the near cache (yet).
