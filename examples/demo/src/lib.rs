@@ -53,7 +53,8 @@ use routes::Demo;
 /// })
 /// .unwrap();
 /// let err = session_plus_demo::build(&missing).await.err().unwrap();
-/// assert!(err.contains("`/nonexistent/demo.db`: No such file or directory (os error 2)"));
+/// assert!(err.contains("`/nonexistent/demo.db`"), "{err}");
+/// assert!(err.contains("No such file or directory (os error 2)"), "{err}");
 /// # });
 /// ```
 pub async fn build(settings: &Settings) -> Result<Demo, String> {

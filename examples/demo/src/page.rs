@@ -110,10 +110,15 @@ pub fn readable(value: &serde_json::Value) -> String {
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
         Value::Number(n) => n.to_string(),
         Value::Array(items) => items.iter().map(readable).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", readable(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Object(map) => {
+            // Sorted, whatever map order serde_json was built with.
+            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k}: {}", readable(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     }
 }
