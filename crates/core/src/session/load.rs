@@ -162,20 +162,32 @@ fn disown(st: &mut State, binding: String) {
 }
 
 impl Session {
+    /// Interfaces not loaded yet that the client sent a cookie for: the cookie
+    /// interfaces (`cookie_kind`) or the server-side ones.
+    pub(crate) fn pending_with_cookie(&self, st: &State, cookie_kind: bool) -> Vec<usize> {
+        st.slots
+            .iter()
+            .zip(&self.manager().interfaces)
+            .enumerate()
+            .filter(|(_, (s, r))| {
+                s.load == Load::Pending
+                    && s.raw.is_some()
+                    && matches!(r.kind, Kind::Cookie(_)) == cookie_kind
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The error for a request whose session moved in a concurrent login.
+    pub(crate) fn superseded_error(&self, st: &State) -> Option<Error> {
+        st.superseded
+            .map(|i| Error::superseded(self.manager().interfaces[i].name()))
+    }
+
     /// Load every cookie interface the client sent a cookie for (no I/O).
     /// Errors cannot happen for cookie interfaces.
     pub(crate) async fn load_cookie_interfaces(&self, st: &mut State) {
-        let manager = self.manager();
-        let pending: Vec<usize> = st
-            .slots
-            .iter()
-            .zip(&manager.interfaces)
-            .enumerate()
-            .filter(|(_, (s, r))| {
-                s.load == Load::Pending && s.raw.is_some() && matches!(r.kind, Kind::Cookie(_))
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let pending = self.pending_with_cookie(st, true);
         if !pending.is_empty() {
             let _ = self.ensure_loaded(st, &pending).await;
         }

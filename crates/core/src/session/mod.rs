@@ -416,9 +416,9 @@ impl Session {
             }
         }
         res?;
-        if let Some(i) = st.superseded {
+        if let Some(e) = self.superseded_error(st) {
             st.superseded_write = true;
-            return Err(Error::superseded(self.manager().interfaces[i].name()));
+            return Err(e);
         }
         Ok(())
     }

@@ -38,11 +38,10 @@ impl Session {
             // writes nothing and sets no cookie (the browser already holds the
             // new ones). Writes were refused when attempted; make sure the
             // response says so even if the handler swallowed the error.
-            let error = st.superseded_write.then(|| {
-                Error::superseded(
-                    self.manager().interfaces[st.superseded.unwrap_or_default()].name(),
-                )
-            });
+            let error = st
+                .superseded_write
+                .then(|| self.superseded_error(&st))
+                .flatten();
             return Saved {
                 cookies: Vec::new(),
                 error,
@@ -113,24 +112,12 @@ impl Session {
         if !writes_cookie {
             return Ok(());
         }
-        let unverified: Vec<usize> = st
-            .slots
-            .iter()
-            .zip(&manager.interfaces)
-            .enumerate()
-            .filter(|(_, (s, r))| {
-                s.load == Load::Pending && s.raw.is_some() && !matches!(r.kind, Kind::Cookie(_))
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let unverified = self.pending_with_cookie(st, false);
         if unverified.is_empty() {
             return Ok(());
         }
         let _ = self.ensure_loaded(st, &unverified).await;
-        match st.superseded {
-            Some(i) => Err(Error::superseded(manager.interfaces[i].name())),
-            None => Ok(()),
-        }
+        self.superseded_error(st).map_or(Ok(()), Err)
     }
 
     /// A new record or cookie must carry the binding of the session it joins.
@@ -148,33 +135,14 @@ impl Session {
         if !creates {
             return Ok(());
         }
-        let manager = self.manager();
-        let unloaded = |st: &State, cookie_kind: bool| -> Vec<usize> {
-            st.slots
-                .iter()
-                .zip(&manager.interfaces)
-                .enumerate()
-                .filter(|(_, (s, r))| {
-                    s.load == Load::Pending
-                        && s.raw.is_some()
-                        && matches!(r.kind, Kind::Cookie(_)) == cookie_kind
-                })
-                .map(|(i, _)| i)
-                .collect()
-        };
-        let cookies = unloaded(st, true);
+        let cookies = self.pending_with_cookie(st, true);
         self.ensure_loaded(st, &cookies).await?;
         if st.binding.is_none() {
-            let stores = unloaded(st, false);
+            let stores = self.pending_with_cookie(st, false);
             self.ensure_loaded(st, &stores).await?;
         }
-        if st.superseded.is_some() {
-            // Learning the binding found the session moved: write nothing.
-            return Err(Error::superseded(
-                manager.interfaces[st.superseded.unwrap_or_default()].name(),
-            ));
-        }
-        Ok(())
+        // Learning the binding may find the session moved: write nothing.
+        self.superseded_error(st).map_or(Ok(()), Err)
     }
 }
 
