@@ -1,5 +1,6 @@
 //! Google's Cloud Firestore emulator on a free loopback port.
 
+use crate::process::log_tail;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -521,12 +522,6 @@ fn warm_up(port: u16) {
     let _ = http(port, "POST", &format!("{base}:commit"), write);
     let _ = http(port, "GET", &format!("{base}/w/w"), "");
     let _ = http(port, "POST", &format!("{base}:runQuery"), query);
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ mod cluster;
 mod firestore;
 mod memcached;
 mod mongo;
+mod process;
 mod resp;
 mod server;
 

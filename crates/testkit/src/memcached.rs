@@ -1,10 +1,10 @@
 //! `memcached` processes on free loopback ports, for the memcache backend's
 //! tests.
 
+use crate::process::find_on_path;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -220,14 +220,7 @@ impl MemcachedServer {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self
-            .pid()
-            .unwrap_or_else(|| panic!("memcached is not running"));
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{sig} {pid}")])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
-        assert!(status.success(), "kill -{sig} {pid} failed");
+        crate::process::signal("memcached", self.pid(), sig);
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -403,13 +396,6 @@ fn command(port: u16, text: &str) -> io::Result<String> {
             return Ok(out);
         }
     }
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! `secantus`. It is installed with pip into a virtual environment made once
 //! under the Cargo target directory.
 
+use crate::process::log_tail;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -280,14 +281,7 @@ impl SecantusServer {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self
-            .pid()
-            .unwrap_or_else(|| panic!("SecantusDB is not running"));
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{sig} {pid}")])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
-        assert!(status.success(), "kill -{sig} {pid} failed");
+        crate::process::signal("SecantusDB", self.pid(), sig);
     }
 
     fn log(&self) -> PathBuf {
@@ -390,12 +384,6 @@ impl Drop for SecantusServer {
         // A paused server would ignore nothing but SIGKILL anyway.
         self.stop();
     }
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! One `redis-server` process on a free loopback port.
 
+use crate::process::find_on_path;
+use crate::process::log_tail;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -224,14 +226,7 @@ impl RedisServer {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self
-            .pid()
-            .unwrap_or_else(|| panic!("redis-server is not running"));
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -{sig} {pid}")])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run sh: {e}"));
-        assert!(status.success(), "kill -{sig} {pid} failed");
+        crate::process::signal("redis-server", self.pid(), sig);
     }
 
     /// Spawn the server with the stored port and arguments; wait for PONG.
@@ -352,19 +347,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]
