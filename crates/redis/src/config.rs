@@ -70,7 +70,7 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
     let name = doc.name();
     let settings: RedisSettings = doc.backend_settings()?;
     let options = options(doc, &settings);
-    let store = match (settings.cluster_urls, doc.url.as_deref()) {
+    let store = match (settings.cluster_urls.as_deref(), doc.url.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(Error::config(
                 name,
@@ -78,31 +78,26 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
                 "give either `url` or `cluster_urls`, not both",
             ))
         }
-        (Some(urls), None) if urls.is_empty() => {
+        (Some([]), None) => {
             return Err(Error::config(
                 name,
                 "cluster_urls",
                 "must be a non-empty list of URL strings",
             ))
         }
-        (Some(_), None) if settings.near_cache => {
-            return Err(Error::config(
-                name,
-                "near_cache",
-                "the near cache does not support Redis Cluster yet",
-            ))
+        (Some(urls), None) if settings.near_cache => {
+            let store = RedisStore::connect_cluster(name, urls, options).await?;
+            let cached = crate::NearCachedStore::connect_cluster(store, urls, near(doc, &settings))
+                .await
+                .map_err(|e| near_cache_failed(name, e))?;
+            return Ok(Arc::new(cached));
         }
-        (Some(urls), None) => RedisStore::connect_cluster(name, &urls, options).await?,
+        (Some(urls), None) => RedisStore::connect_cluster(name, urls, options).await?,
         (None, Some(url)) if settings.near_cache => {
             let store = RedisStore::connect_single(name, url, options).await?;
-            let mut near = crate::NearCacheOptions::default()
-                .prefix(doc.key_prefix.clone().unwrap_or_default());
-            if let Some(n) = settings.near_cache_max_entries {
-                near = near.max_entries(n);
-            }
-            let cached = crate::NearCachedStore::connect(store, url, near)
+            let cached = crate::NearCachedStore::connect(store, url, near(doc, &settings))
                 .await
-                .map_err(|e| Error::config(name, "near_cache", e.to_string()))?;
+                .map_err(|e| near_cache_failed(name, e))?;
             return Ok(Arc::new(cached));
         }
         (None, Some(url)) => RedisStore::connect_single(name, url, options).await?,
@@ -113,6 +108,22 @@ async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
         )),
     };
     Ok(Arc::new(store))
+}
+
+/// A near cache that could not start: a config error naming the setting,
+/// keeping the cause (never the URL: the cause holds only addresses).
+fn near_cache_failed(interface: &str, cause: Error) -> Error {
+    Error::config(interface, "near_cache", "the near cache could not start").caused_by(cause)
+}
+
+/// Near-cache settings: track the interface's key prefix.
+fn near(doc: &InterfaceDocument, settings: &RedisSettings) -> crate::NearCacheOptions {
+    let mut near =
+        crate::NearCacheOptions::default().prefix(doc.key_prefix.clone().unwrap_or_default());
+    if let Some(n) = settings.near_cache_max_entries {
+        near = near.max_entries(n);
+    }
+    near
 }
 
 fn options(doc: &InterfaceDocument, settings: &RedisSettings) -> RedisOptions {

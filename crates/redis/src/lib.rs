@@ -82,6 +82,15 @@
 //! key's slot; the cluster client routes `EVALSHA`/`EVAL` by their key,
 //! follows `MOVED`/`ASK` and refreshes its slot map by itself.
 //!
+//! # Near cache
+//!
+//! [`NearCachedStore`] (opt-in; `near_cache = true` in a configuration
+//! document) keeps decoded records in the app server and answers unchanged
+//! reads with no round trip; Redis invalidates them through RESP3 client
+//! tracking, on a standalone server ([`NearCachedStore::connect`]) or on
+//! every master of a cluster ([`NearCachedStore::connect_cluster`]). Its
+//! [module docs](near_cache) state the guarantee and the remaining windows.
+//!
 //! # Failures
 //!
 //! The core bounds every call with the interface's timeout and turns errors

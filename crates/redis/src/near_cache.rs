@@ -1,5 +1,6 @@
 //! An opt-in near cache: decoded records kept in the app server, invalidated
-//! by Redis itself through RESP3 client tracking (`CLIENT TRACKING ON BCAST`).
+//! by Redis itself through RESP3 client tracking (`CLIENT TRACKING ON BCAST`),
+//! on a standalone server or on every master of a Redis Cluster.
 //!
 //! [`NearCachedStore`] wraps a [`RedisStore`]. A read hit answers from memory
 //! with no round trip; every write still goes to Redis as the store's
@@ -8,28 +9,53 @@
 //!
 //! # The guarantee
 //!
-//! A dedicated RESP3 connection subscribes to invalidations of every key
-//! under the tracked prefix, whoever writes it (BCAST mode). Before serving a
-//! hit, the cache drains that connection's socket with a real non-blocking
-//! `recv` and applies every invalidation in it: **an invalidation whose bytes
-//! had reached this server's socket when the read began is always applied
-//! before the read is answered.** A read misses (goes to Redis) from the
-//! moment a write is applied in Redis until its invalidation arrives, so the
-//! remaining window is the network delivery of one push message. Redis sends
-//! BCAST invalidations in the same event-loop iteration as the writer's
-//! reply, before it (broadcasts are queued in `beforeSleep` ahead of pending
-//! replies), so on one Redis server a read that starts after another app
-//! server's write has returned sees that write. A record filled from a reply
-//! that raced with an invalidation of its key is not cached. On disconnect of
-//! the invalidation connection the cache is flushed and bypassed until it is
-//! connected and tracking again. Our own writes drop the local entry at once.
-//! `FLUSHALL`/`FLUSHDB` are weaker: Redis writes their invalidation to tracking
-//! clients without ordering it before the flushing client's reply, so a read
-//! racing a flush may still be served from the cache until the message
-//! arrives (microseconds on one host).
+//! Dedicated RESP3 connections subscribe to invalidations of every key under
+//! the tracked prefix, whoever writes it (BCAST mode): one to a standalone
+//! server, one to each master of a cluster (a node reports only writes to its
+//! own keys). Before serving a hit, the cache drains every one of these
+//! sockets with real non-blocking `recv` calls (one per socket: one on a
+//! standalone server, one per master on a cluster) and applies every
+//! invalidation in them: **an invalidation whose bytes had reached this
+//! server's socket when the read began is always applied before the read is
+//! answered.** A read misses (goes to Redis) from the moment a write is
+//! applied in Redis until its invalidation arrives, so the remaining window
+//! is the network delivery of one push message. Redis sends BCAST
+//! invalidations in the same event-loop iteration as the writer's reply,
+//! before it (broadcasts are queued in `beforeSleep` ahead of pending
+//! replies), so a read that starts after another app server's write to a key
+//! has returned sees that write, on a standalone server as on a cluster (the
+//! key's master sends both). A record filled from a reply that raced with an
+//! invalidation of its key is not cached. When any invalidation connection is
+//! lost, the whole cache is flushed and bypassed until every one is connected
+//! and tracking again. Our own writes drop the local entry at once.
+//! `FLUSHALL`/`FLUSHDB` are weaker: Redis writes their invalidation to
+//! tracking clients without ordering it before the flushing client's reply,
+//! so a read racing a flush may still be served from the cache until the
+//! message arrives (microseconds on one host).
 //!
-//! Needs Redis 6 or newer (a clear error otherwise) and a plain `redis://`
-//! URL; Redis Cluster is not supported by the near cache (yet).
+//! # Redis Cluster
+//!
+//! [`NearCachedStore::connect_cluster`] reads the slot map (`CLUSTER SLOTS`)
+//! from the seed nodes and opens one tracking connection per master. Every
+//! hit drains all of them, not only the one our slot map names for the key:
+//! a slot moving between tracked masters then needs no map at all (its keys
+//! leave the old master with a `DEL` that the old master reports, and every
+//! later write is reported by the new one). Every `poll_interval` the
+//! background task asks each tracked master for its slot map; when the
+//! union of their answers changes (a master added or gone, a slot moved, a
+//! failover), the whole cache is flushed, connections to masters no longer
+//! listed are closed, and the cache is bypassed until a tracking connection
+//! to every new master is open. The one remaining window: **a write applied
+//! by a master we do not track yet** (a node that received slots, or a
+//! replica promoted while the old master stays reachable) is not reported;
+//! a read of that key may be served from the cache until the next topology
+//! poll notices the new master (at most `poll_interval` plus one `CLUSTER
+//! SLOTS` round trip per master), which flushes everything. A master that
+//! crashes closes its socket: flushed and bypassed at once, as above. Reads
+//! go to masters only (the store does not read from replicas).
+//!
+//! Needs Redis 6 or newer (a clear error otherwise) and plain `redis://`
+//! URLs (no TLS, no Unix socket).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -42,7 +68,15 @@ use session_plus_core::{unix_now, Error, RecordKey, Result};
 
 use crate::RedisStore;
 
+mod topology;
+
+use topology::{Controls, SlotMap};
+
 const LABEL: &str = "redis near cache";
+/// `CLIENT SETNAME` of the invalidation connections (see `CLIENT LIST`).
+const CLIENT_NAME: &str = "session-plus-near-cache";
+/// Connect and reply timeout of the blocking set-up connections.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings of a [`NearCachedStore`].
 #[derive(Debug, Clone)]
@@ -54,8 +88,9 @@ pub struct NearCacheOptions {
     /// Key prefix tracked (BCAST `PREFIX`); empty tracks every key. Set it to
     /// the interface's key prefix to receive only its invalidations.
     pub prefix: String,
-    /// How often an idle cache drains its invalidations and, when
-    /// disconnected, tries to reconnect (default 100 ms).
+    /// How often an idle cache drains its invalidations, reconnects when
+    /// disconnected and, on a cluster, re-reads the slot map (default
+    /// 100 ms).
     pub poll_interval: Duration,
 }
 
@@ -83,6 +118,22 @@ impl NearCacheOptions {
         self.max_entries = n.max(1);
         self
     }
+
+    /// Drain, reconnect and (on a cluster) re-read the slot map this often
+    /// while idle; at least 1 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_plus_redis::NearCacheOptions;
+    ///
+    /// let o = NearCacheOptions::default().poll_interval(Duration::from_millis(20));
+    /// assert_eq!(o.poll_interval, Duration::from_millis(20));
+    /// ```
+    #[must_use]
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every.max(Duration::from_millis(1));
+        self
+    }
 }
 
 /// Counters of one near cache.
@@ -95,15 +146,23 @@ pub struct NearCacheStats {
     pub misses: u64,
     /// Keys invalidated by Redis (plus flushes counted once each).
     pub invalidations: u64,
-    /// Times the invalidation connection was lost.
+    /// Times an invalidation connection was lost.
     pub disconnects: u64,
+    /// Times a cluster's slot map or set of masters was seen to change
+    /// (each flushed the cache).
+    pub topology_changes: u64,
 }
 
-struct State {
+/// One invalidation connection: to the server, or to one cluster master.
+struct Node {
+    /// `host:port`.
+    addr: String,
     sock: Option<TcpStream>,
     buf: Vec<u8>,
-    /// Read buffer, zeroed once (not per drain: a drain runs on every read).
-    chunk: Box<[u8]>,
+}
+
+/// What the invalidations act on.
+struct Cache {
     entries: HashMap<String, Arc<Record>>,
     /// Reads in flight: key -> (ticket, invalidated meanwhile).
     fetching: HashMap<String, (u64, bool)>,
@@ -111,12 +170,24 @@ struct State {
     stats: NearCacheStats,
 }
 
+struct State {
+    /// One node on a standalone server; every known master on a cluster.
+    nodes: Vec<Node>,
+    /// Read buffer, zeroed once (not per drain: a drain runs on every read).
+    chunk: Box<[u8]>,
+    cache: Cache,
+}
+
 struct Shared {
     state: Mutex<State>,
-    addr: String,
-    auth: Option<(Option<String>, String)>,
+    auth: Option<Auth>,
     options: NearCacheOptions,
+    /// Seed addresses of a cluster; `None` on a standalone server.
+    seeds: Option<Vec<String>>,
 }
+
+/// Username (if any) and password.
+type Auth = (Option<String>, String);
 
 /// A [`RedisStore`] with a near cache in front of its reads. See the
 /// [module docs](self) for the guarantee.
@@ -142,6 +213,7 @@ pub struct NearCachedStore {
 impl std::fmt::Debug for NearCachedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NearCachedStore")
+            .field("cluster", &self.shared.seeds.is_some())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -157,65 +229,118 @@ enum Lookup {
     Bypass,
 }
 
+/// `host:port` and credentials of a plain `redis://` URL (errors never
+/// contain the URL: it may hold a password).
+fn tcp_addr(url: &str) -> Result<(String, Option<Auth>)> {
+    let info = redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(|e| Error::backend(LABEL, format!("not a usable Redis URL ({})", e.category())))?;
+    let addr = match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) => join_host_port(host, *port),
+        _ => {
+            return Err(Error::backend(
+                LABEL,
+                "the near cache needs plain redis:// TCP URLs (no TLS, no Unix socket)",
+            ))
+        }
+    };
+    let settings = info.redis_settings();
+    let auth = settings
+        .password()
+        .map(|p| (settings.username().map(str::to_owned), p.to_owned()));
+    Ok((addr, auth))
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 impl NearCachedStore {
-    /// Wrap `store`, opening the invalidation connection to the Redis server
-    /// at `url` (the same server as the store's). Fails with a clear error on
-    /// Redis older than 6, on TLS or Unix-socket URLs and on Redis Cluster.
+    /// Wrap `store`, opening the invalidation connection to the standalone
+    /// Redis server at `url` (the same server as the store's). Fails with a
+    /// clear error on Redis older than 6, on TLS or Unix-socket URLs and on a
+    /// Redis Cluster node (use [`NearCachedStore::connect_cluster`]).
     /// Call it inside a tokio runtime: a task drains invalidations while idle
     /// and reconnects.
     pub async fn connect(store: RedisStore, url: &str, options: NearCacheOptions) -> Result<Self> {
-        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(|e| {
-            Error::backend(LABEL, format!("not a usable Redis URL ({})", e.category()))
-        })?;
-        let addr = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
-            _ => {
-                return Err(Error::backend(
-                    LABEL,
-                    "the near cache needs a plain redis:// TCP URL (no TLS, no Unix socket)",
-                ))
-            }
-        };
-        let redis_info = info.redis_settings();
-        let auth = redis_info
-            .password()
-            .map(|p| (redis_info.username().map(str::to_owned), p.to_owned()));
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                sock: None,
-                buf: Vec::new(),
-                chunk: vec![0; 16 * 1024].into_boxed_slice(),
-                entries: HashMap::new(),
-                fetching: HashMap::new(),
-                next_ticket: 0,
-                stats: NearCacheStats::default(),
-            }),
-            addr,
-            auth,
-            options,
-        });
+        let (addr, auth) = tcp_addr(url)?;
+        let shared = Arc::new(Shared::new(vec![addr], auth, options, None));
         let sock = {
             let shared = shared.clone();
-            tokio::task::spawn_blocking(move || shared.open())
-                .await
-                .map_err(|e| Error::backend(LABEL, e.to_string()))??
+            let addr = shared.lock().nodes[0].addr.clone();
+            blocking(move || shared.open(&addr)).await??
         };
-        shared.lock().sock = Some(sock);
-        tokio::spawn(background(Arc::downgrade(&shared)));
+        shared.lock().nodes[0].sock = Some(sock);
+        tokio::spawn(background(Arc::downgrade(&shared), None));
         Ok(Self {
             inner: Arc::new(store),
             shared,
         })
     }
 
-    /// Hits, misses, invalidations and disconnects so far.
+    /// Wrap `store`, a store on the Redis Cluster reachable through
+    /// `seed_urls` (the URLs the store was made from, or any of its nodes):
+    /// reads the slot map from the first seed that answers and opens one
+    /// invalidation connection per master. Credentials are taken from the
+    /// first seed URL that has some (every node gets the same). Fails with a
+    /// clear error on Redis older than 6, on TLS or Unix-socket URLs, on a
+    /// server that is not a cluster node and when a master cannot be reached.
+    /// Call it inside a tokio runtime: a task drains invalidations while
+    /// idle, reconnects and follows the cluster's topology (see the
+    /// [module docs](self)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> session_plus_core::Result<()> {
+    /// use std::sync::Arc;
+    /// use session_plus_core::{FieldRules, Interface};
+    /// use session_plus_redis::{NearCacheOptions, NearCachedStore, RedisStore};
+    ///
+    /// let seeds = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
+    /// let store = RedisStore::from_cluster_urls(&seeds).await?;
+    /// let options = NearCacheOptions::default().prefix("session");
+    /// let cached = NearCachedStore::connect_cluster(store, &seeds, options).await?;
+    /// let interface = Interface::store("session", Arc::new(cached)).fields(FieldRules::All);
+    /// # let _ = interface; Ok(()) }
+    /// ```
+    pub async fn connect_cluster<S: AsRef<str>>(
+        store: RedisStore,
+        seed_urls: &[S],
+        options: NearCacheOptions,
+    ) -> Result<Self> {
+        if seed_urls.is_empty() {
+            return Err(Error::backend(LABEL, "needs at least one cluster node URL"));
+        }
+        let mut seeds = Vec::new();
+        let mut auth = None;
+        for url in seed_urls {
+            let (addr, a) = tcp_addr(url.as_ref())?;
+            seeds.push(addr);
+            auth = auth.or(a);
+        }
+        let shared = Arc::new(Shared::new(Vec::new(), auth, options, Some(seeds)));
+        let map = {
+            let shared = shared.clone();
+            blocking(move || shared.join_cluster()).await??
+        };
+        tokio::spawn(background(Arc::downgrade(&shared), Some(map)));
+        Ok(Self {
+            inner: Arc::new(store),
+            shared,
+        })
+    }
+
+    /// Hits, misses, invalidations, disconnects and topology changes so far.
     pub fn stats(&self) -> NearCacheStats {
-        self.shared.lock().stats
+        self.shared.lock().cache.stats
     }
 
     /// Records currently cached.
     pub fn len(&self) -> usize {
-        self.shared.lock().entries.len()
+        self.shared.lock().cache.entries.len()
     }
 
     /// Whether nothing is cached.
@@ -223,80 +348,156 @@ impl NearCachedStore {
         self.len() == 0
     }
 
+    /// Invalidation connections currently open and tracking (1 on a
+    /// standalone server, the number of masters on a healthy cluster).
+    pub fn tracking_connections(&self) -> usize {
+        let st = self.shared.lock();
+        st.nodes.iter().filter(|n| n.sock.is_some()).count()
+    }
+
     fn lookup(&self, key: &str, now: i64) -> Lookup {
         let mut st = self.shared.lock();
         st.drain();
-        if st.sock.is_none() {
-            st.stats.misses += 1;
+        let connected = st.connected();
+        let cache = &mut st.cache;
+        if !connected {
+            cache.stats.misses += 1;
             return Lookup::Bypass;
         }
-        if let Some(r) = st.entries.get(key) {
+        if let Some(r) = cache.entries.get(key) {
             if r.meta.expires > now {
                 let r = Record::clone(r);
-                st.stats.hits += 1;
+                cache.stats.hits += 1;
                 return Lookup::Hit(r);
             }
-            st.entries.remove(key);
+            cache.entries.remove(key);
         }
-        st.stats.misses += 1;
-        if st.fetching.len() >= self.shared.options.max_entries {
+        cache.stats.misses += 1;
+        if cache.fetching.len() >= self.shared.options.max_entries {
             // Reads cancelled between lookup and fill (e.g. by a timeout)
             // leave tickets behind: forgetting them all only skips fills.
-            st.fetching.clear();
+            cache.fetching.clear();
         }
-        st.next_ticket += 1;
-        let t = st.next_ticket;
-        st.fetching.insert(key.to_owned(), (t, false));
+        cache.next_ticket += 1;
+        let t = cache.next_ticket;
+        cache.fetching.insert(key.to_owned(), (t, false));
         Lookup::Miss(Ticket(t))
     }
 
     fn fill(&self, key: &str, ticket: Ticket, record: Option<&Record>) {
         let mut st = self.shared.lock();
         st.drain();
-        let valid = st.fetching.get(key) == Some(&(ticket.0, false));
-        if st.fetching.get(key).is_some_and(|(t, _)| *t == ticket.0) {
-            st.fetching.remove(key);
+        let connected = st.connected();
+        let cache = &mut st.cache;
+        let valid = cache.fetching.get(key) == Some(&(ticket.0, false));
+        if cache.fetching.get(key).is_some_and(|(t, _)| *t == ticket.0) {
+            cache.fetching.remove(key);
         }
-        let (Some(record), true, true) = (record, valid, st.sock.is_some()) else {
+        let (Some(record), true, true) = (record, valid, connected) else {
             return;
         };
-        if st.entries.len() >= self.shared.options.max_entries && !st.entries.contains_key(key) {
-            if let Some(victim) = st.entries.keys().next().cloned() {
-                st.entries.remove(&victim);
+        if cache.entries.len() >= self.shared.options.max_entries
+            && !cache.entries.contains_key(key)
+        {
+            if let Some(victim) = cache.entries.keys().next().cloned() {
+                cache.entries.remove(&victim);
             }
         }
-        st.entries.insert(key.to_owned(), Arc::new(record.clone()));
+        cache
+            .entries
+            .insert(key.to_owned(), Arc::new(record.clone()));
     }
 
     /// Our own write: drop the entry now (Redis's invalidation follows).
     fn forget(&self, key: &str) {
-        self.shared.lock().invalidate(key);
+        self.shared.lock().cache.invalidate(key);
     }
 
     fn forget_all(&self) {
-        self.shared.lock().flush();
+        self.shared.lock().cache.flush();
     }
 }
 
+/// Run blocking socket work off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::backend(LABEL, e.to_string()))
+}
+
 impl Shared {
+    fn new(
+        addrs: Vec<String>,
+        auth: Option<Auth>,
+        options: NearCacheOptions,
+        seeds: Option<Vec<String>>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(State {
+                nodes: addrs.into_iter().map(Node::new).collect(),
+                chunk: vec![0; 16 * 1024].into_boxed_slice(),
+                cache: Cache {
+                    entries: HashMap::new(),
+                    fetching: HashMap::new(),
+                    next_ticket: 0,
+                    stats: NearCacheStats::default(),
+                },
+            }),
+            auth,
+            options,
+            seeds,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Connect, switch to RESP3 and subscribe to invalidations (blocking).
-    fn open(&self) -> Result<TcpStream> {
+    /// Read the slot map from the seeds and open a tracking connection to
+    /// every master (blocking).
+    fn join_cluster(&self) -> Result<SlotMap> {
+        let seeds = self.seeds.as_deref().unwrap_or_default();
+        let mut controls = Controls::default();
+        let mut last = None;
+        let mut map = None;
+        for seed in seeds {
+            match controls.slots(seed, self.auth.as_ref()) {
+                Ok(m) => {
+                    map = Some(m);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(map) = map else {
+            return Err(Error::backend(
+                LABEL,
+                format!(
+                    "could not read the slot map (CLUSTER SLOTS) from any seed node: {}",
+                    last.unwrap_or_default()
+                ),
+            ));
+        };
+        let mut nodes = Vec::new();
+        for addr in map.masters() {
+            let sock = self.open(&addr)?;
+            let mut node = Node::new(addr);
+            node.sock = Some(sock);
+            nodes.push(node);
+        }
+        if nodes.is_empty() {
+            return Err(Error::backend(LABEL, "the cluster lists no master"));
+        }
+        self.lock().nodes = nodes;
+        Ok(map)
+    }
+
+    /// Connect to `addr`, switch to RESP3 and subscribe to invalidations
+    /// (blocking).
+    fn open(&self, addr: &str) -> Result<TcpStream> {
         let err =
             |what: &str, e: &dyn std::fmt::Display| Error::backend(LABEL, format!("{what}: {e}"));
-        let timeout = Duration::from_secs(5);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&self.addr)
-            .map_err(|e| err("resolving the Redis address", &e))?
-            .next()
-            .ok_or_else(|| Error::backend(LABEL, "the Redis address resolves to nothing"))?;
-        let mut sock =
-            TcpStream::connect_timeout(&addr, timeout).map_err(|e| err("connecting", &e))?;
-        sock.set_read_timeout(Some(timeout))
-            .map_err(|e| err("socket", &e))?;
-        sock.set_nodelay(true).map_err(|e| err("socket", &e))?;
+        let mut sock = connect(addr)?;
         let mut hello = vec!["HELLO".to_owned(), "3".to_owned()];
         if let Some((user, pass)) = &self.auth {
             hello.extend([
@@ -305,7 +506,9 @@ impl Shared {
                 pass.clone(),
             ]);
         }
+        hello.extend(["SETNAME".to_owned(), CLIENT_NAME.to_owned()]);
         let mut buf = Vec::new();
+        let want_cluster = self.seeds.is_some();
         match command(&mut sock, &mut buf, &hello)? {
             resp::Frame::Error(e) if e.contains("unknown command") || e.contains("NOPROTO") => {
                 return Err(Error::backend(
@@ -315,8 +518,12 @@ impl Shared {
             }
             resp::Frame::Error(e) => return Err(Error::backend(LABEL, format!("HELLO 3 failed: {e}"))),
             resp::Frame::Map(fields) => {
-                if fields.iter().any(|(k, v)| k.is_bulk("mode") && v.is_bulk("cluster")) {
-                    return Err(Error::backend(LABEL, "the near cache does not support Redis Cluster yet"));
+                let cluster = fields.iter().any(|(k, v)| k.is_bulk("mode") && v.is_bulk("cluster"));
+                if cluster && !want_cluster {
+                    return Err(Error::backend(LABEL, "this server is a Redis Cluster node: use NearCachedStore::connect_cluster (or `cluster_urls` in a configuration document)"));
+                }
+                if !cluster && want_cluster {
+                    return Err(Error::backend(LABEL, format!("{addr} is listed as a cluster master but is not a cluster node")));
                 }
             }
             other => return Err(Error::backend(LABEL, format!("unexpected HELLO reply {other:?}"))),
@@ -348,6 +555,23 @@ impl Shared {
     }
 }
 
+/// A blocking TCP connection to `addr` with the set-up timeouts.
+fn connect(addr: &str) -> Result<TcpStream> {
+    let err = |what: &str, e: &dyn std::fmt::Display| Error::backend(LABEL, format!("{what}: {e}"));
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| err("resolving a Redis address", &e))?
+        .next()
+        .ok_or_else(|| Error::backend(LABEL, "a Redis address resolves to nothing"))?;
+    let sock = TcpStream::connect_timeout(&resolved, SETUP_TIMEOUT)
+        .map_err(|e| err(&format!("connecting to {addr}"), &e))?;
+    sock.set_read_timeout(Some(SETUP_TIMEOUT))
+        .map_err(|e| err("socket", &e))?;
+    sock.set_write_timeout(Some(SETUP_TIMEOUT))
+        .map_err(|e| err("socket", &e))?;
+    sock.set_nodelay(true).map_err(|e| err("socket", &e))?;
+    Ok(sock)
+}
+
 /// Send one command and read its reply (blocking; push messages before the
 /// reply are skipped: none can arrive before tracking is on).
 fn command(sock: &mut TcpStream, buf: &mut Vec<u8>, args: &[String]) -> Result<resp::Frame> {
@@ -362,6 +586,9 @@ fn command(sock: &mut TcpStream, buf: &mut Vec<u8>, args: &[String]) -> Result<r
     loop {
         if let Some((frame, used)) = resp::parse(buf).map_err(|e| Error::backend(LABEL, e))? {
             buf.drain(..used);
+            if matches!(frame, resp::Frame::Push(_)) {
+                continue;
+            }
             return Ok(frame);
         }
         let n = sock
@@ -374,21 +601,29 @@ fn command(sock: &mut TcpStream, buf: &mut Vec<u8>, args: &[String]) -> Result<r
     }
 }
 
-impl State {
-    /// Read everything waiting on the invalidation socket (real `recv`
-    /// calls until it would block) and apply it.
-    fn drain(&mut self) {
+impl Node {
+    fn new(addr: String) -> Self {
+        Self {
+            addr,
+            sock: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Read everything waiting on this node's socket (real `recv` calls
+    /// until it would block) and apply it; false if the connection is lost.
+    fn drain(&mut self, chunk: &mut [u8], cache: &mut Cache) -> bool {
         let Some(sock) = self.sock.as_mut() else {
-            return;
+            return true;
         };
         let mut lost = false;
         loop {
-            match sock.read(&mut self.chunk) {
+            match sock.read(chunk) {
                 Ok(0) => {
                     lost = true;
                     break;
                 }
-                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -397,24 +632,54 @@ impl State {
                 }
             }
         }
-        loop {
-            match resp::parse(&self.buf) {
-                Ok(Some((frame, used))) => {
-                    self.buf.drain(..used);
-                    self.apply(frame);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    lost = true;
-                    break;
+        if !self.buf.is_empty() {
+            let mut pos = 0;
+            loop {
+                match resp::parse(&self.buf[pos..]) {
+                    Ok(Some((frame, used))) => {
+                        pos += used;
+                        cache.apply(frame);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        lost = true;
+                        break;
+                    }
                 }
             }
+            self.buf.drain(..pos);
         }
         if lost {
-            self.disconnect();
+            self.sock = None;
+            self.buf.clear();
+        }
+        !lost
+    }
+}
+
+impl State {
+    /// Drain every invalidation connection; losing any flushes the cache.
+    fn drain(&mut self) {
+        let mut lost = 0;
+        for node in &mut self.nodes {
+            if !node.drain(&mut self.chunk, &mut self.cache) {
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            tracing::warn!("redis near cache: invalidation connection lost; cache flushed and bypassed until reconnected");
+            self.cache.stats.disconnects += lost;
+            self.cache.flush();
         }
     }
 
+    /// Every invalidation connection open (the cache may answer and fill).
+    fn connected(&self) -> bool {
+        !self.nodes.is_empty() && self.nodes.iter().all(|n| n.sock.is_some())
+    }
+}
+
+impl Cache {
     fn apply(&mut self, frame: resp::Frame) {
         let resp::Frame::Push(items) = frame else {
             return;
@@ -452,18 +717,12 @@ impl State {
             f.1 = true;
         }
     }
-
-    fn disconnect(&mut self) {
-        tracing::warn!("redis near cache: invalidation connection lost; cache flushed and bypassed until reconnected");
-        self.sock = None;
-        self.buf.clear();
-        self.stats.disconnects += 1;
-        self.flush();
-    }
 }
 
-/// Drain invalidations while idle; reconnect when disconnected.
-async fn background(shared: Weak<Shared>) {
+/// Drain invalidations while idle, reconnect lost connections and, on a
+/// cluster, follow the slot map (`known`: the one the cache was built on).
+async fn background(shared: Weak<Shared>, mut known: Option<SlotMap>) {
+    let mut controls = Controls::default();
     loop {
         let interval = match shared.upgrade() {
             Some(s) => s.options.poll_interval,
@@ -471,23 +730,82 @@ async fn background(shared: Weak<Shared>) {
         };
         tokio::time::sleep(interval).await;
         let Some(s) = shared.upgrade() else { return };
-        let connected = {
+        let addrs: Vec<String> = {
             let mut st = s.lock();
             st.drain();
-            st.sock.is_some()
+            st.nodes.iter().map(|n| n.addr.clone()).collect()
         };
-        if !connected {
-            let opened = tokio::task::spawn_blocking({
-                let s = s.clone();
-                move || s.open()
+        if let Some(old) = known.as_ref() {
+            let seeds = s.seeds.clone().unwrap_or_default();
+            let auth = s.auth.clone();
+            let polled = tokio::task::spawn_blocking(move || {
+                let map = controls.poll(&addrs, &seeds, auth.as_ref());
+                (controls, map)
             })
             .await;
-            if let Ok(Ok(sock)) = opened {
-                let mut st = s.lock();
+            let map;
+            (controls, map) = polled.unwrap_or_default();
+            if let Some(map) = map.filter(|m| m != old) {
+                s.retopologize(&map);
+                known = Some(map);
+            }
+        }
+        reconnect(&s).await;
+    }
+}
+
+impl Shared {
+    /// The cluster changed: flush, keep the connections to masters still
+    /// listed, drop the others, and add (unconnected: the cache is bypassed
+    /// until they are open) the new ones.
+    fn retopologize(&self, map: &SlotMap) {
+        let masters = map.masters();
+        let mut st = self.lock();
+        st.drain();
+        st.cache.flush();
+        st.cache.stats.topology_changes += 1;
+        st.nodes.retain(|n| masters.contains(&n.addr));
+        for addr in masters {
+            if !st.nodes.iter().any(|n| n.addr == addr) {
+                st.nodes.push(Node::new(addr));
+            }
+        }
+        tracing::info!(
+            masters = st.nodes.len(),
+            "redis near cache: cluster topology changed; cache flushed"
+        );
+    }
+}
+
+/// Open every missing invalidation connection.
+async fn reconnect(s: &Arc<Shared>) {
+    let missing: Vec<String> = {
+        let st = s.lock();
+        st.nodes
+            .iter()
+            .filter(|n| n.sock.is_none())
+            .map(|n| n.addr.clone())
+            .collect()
+    };
+    for addr in missing {
+        let opened = tokio::task::spawn_blocking({
+            let s = s.clone();
+            let addr = addr.clone();
+            move || s.open(&addr)
+        })
+        .await;
+        if let Ok(Ok(sock)) = opened {
+            let mut st = s.lock();
+            if let Some(node) = st
+                .nodes
+                .iter_mut()
+                .find(|n| n.addr == addr && n.sock.is_none())
+            {
+                node.sock = Some(sock);
+                node.buf.clear();
                 // Anything cached before the reconnect may have missed an
                 // invalidation: start empty.
-                st.flush();
-                st.sock = Some(sock);
+                st.cache.flush();
                 tracing::info!("redis near cache: invalidation connection re-established");
             }
         }
@@ -585,10 +903,12 @@ impl SessionStore for NearCachedStore {
 /// The little of RESP3 the invalidation connection needs.
 mod resp {
     #[derive(Debug)]
-    pub(super) enum Frame {
+    pub(crate) enum Frame {
         Simple(String),
         Error(String),
-        Int,
+        Int(i64),
+        /// A double, boolean or big number: never needed here.
+        Scalar,
         Null,
         Bulk(Vec<u8>),
         Array(Vec<Frame>),
@@ -597,7 +917,7 @@ mod resp {
     }
 
     impl Frame {
-        pub(super) fn is_bulk(&self, s: &str) -> bool {
+        pub(crate) fn is_bulk(&self, s: &str) -> bool {
             match self {
                 Frame::Bulk(b) => b.eq_ignore_ascii_case(s.as_bytes()),
                 Frame::Simple(b) => b.eq_ignore_ascii_case(s),
@@ -608,7 +928,7 @@ mod resp {
 
     /// One frame from the front of `buf` and the bytes it used; `Ok(None)` if
     /// incomplete.
-    pub(super) fn parse(buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
+    pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Frame, usize)>, String> {
         let mut pos = 0;
         Ok(frame(buf, &mut pos, 0)?.map(|f| (f, pos)))
     }
@@ -642,7 +962,8 @@ mod resp {
         Ok(Some(match kind {
             b'+' => Frame::Simple(text()),
             b'-' => Frame::Error(text()),
-            b':' | b'#' | b',' | b'(' => Frame::Int,
+            b':' => Frame::Int(number(l)?),
+            b'#' | b',' | b'(' => Frame::Scalar,
             b'_' => Frame::Null,
             b'$' | b'=' | b'!' if number(l)? < 0 => Frame::Null,
             b'$' | b'=' | b'!' => {
