@@ -454,7 +454,9 @@ impl Capabilities {
 /// A server-side session backend.
 ///
 /// Implementations must be safe to share across requests and tasks. The core
-/// wraps every call in the interface's timeout, so implementations need not.
+/// wraps every call in the interface's timeout (unless the store promises a
+/// shorter bound itself: [`call_timeout`](SessionStore::call_timeout)), so
+/// implementations need not.
 /// Errors should be made with [`crate::Error::backend`]. See the module docs for
 /// a complete example.
 ///
@@ -474,6 +476,37 @@ pub trait SessionStore: Debug + Send + Sync + 'static {
     /// so a write to one is an error, never silently dropped. None by default.
     fn reserved_fields(&self) -> &[&str] {
         &[]
+    }
+
+    /// The longest one call of [`load`](SessionStore::load),
+    /// [`create`](SessionStore::create), [`update`](SessionStore::update),
+    /// [`touch`](SessionStore::touch), [`supersede`](SessionStore::supersede),
+    /// [`move_to`](SessionStore::move_to) or [`delete`](SessionStore::delete)
+    /// can take: by then it has returned, with a timeout error
+    /// ([`Error::timeout`](crate::Error::timeout)) if it could not finish.
+    /// `None` (the default): no such promise.
+    ///
+    /// The core bounds each of these calls with the interface's timeout. When
+    /// the store's own bound is at most that timeout, the core's timer could
+    /// never fire first, so the core leaves it out: one timer per call
+    /// instead of two. A longer bound changes nothing (the core keeps its
+    /// timer: a timeout never gets longer).
+    ///
+    /// Claim it only if it holds for the whole call, every round trip, retry
+    /// and reconnect included. Unlike the other methods, wrapper stores must
+    /// **not** forward it blindly: one that adds waiting of its own (pauses,
+    /// queues, retries, extra round trips) keeps the default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_plus_core::{store::SessionStore, MemoryStore};
+    ///
+    /// // Answers from memory, never waits: but it makes no promise either,
+    /// // so the core times its calls.
+    /// assert_eq!(MemoryStore::with_capacity(10).call_timeout(), None::<Duration>);
+    /// ```
+    fn call_timeout(&self) -> Option<std::time::Duration> {
+        None
     }
 
     /// The record under `key`, or `None` if there is none or it has expired.
