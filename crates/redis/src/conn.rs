@@ -1,6 +1,8 @@
 //! One connection type over standalone Redis and Redis Cluster.
 
+use std::future::Future;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
@@ -71,23 +73,29 @@ impl<C: Clone> Healing<C> {
         }
     }
 
-    /// Send `cmd`. A refused connection means the command never left this
-    /// process, so it is sent once more, on the connection the client has
-    /// just started to re-establish: after Redis comes back, the first
-    /// request reconnects and succeeds instead of getting the failure of an
-    /// attempt made while the server was down. Other failures are never
-    /// retried here (the command may have run).
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T>
+    /// The generation of the current connection (see [`Conn::replace`]).
+    fn generation(&self) -> u64 {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Send `cmd` and return the raw reply, server error replies included
+    /// (as [`Value::ServerError`]). A refused connection means the command
+    /// never left this process, so it is sent once more, on the connection
+    /// the client has just started to re-establish: after Redis comes back,
+    /// the first request reconnects and succeeds instead of getting the
+    /// failure of an attempt made while the server was down. Other failures
+    /// are never retried here (the command may have run).
+    async fn query_value(&self, cmd: &Cmd) -> RedisResult<Value>
     where
         C: ConnectionLike,
     {
         let (generation, mut conn) = self.get();
-        let mut result = cmd.query_async(&mut conn).await;
+        let mut result = conn.req_packed_command(cmd).await;
         if result
             .as_ref()
             .is_err_and(redis::RedisError::is_connection_refusal)
         {
-            result = cmd.query_async(&mut conn).await;
+            result = conn.req_packed_command(cmd).await;
         }
         if result.as_ref().is_err_and(redis::RedisError::is_timeout) {
             self.replace(generation);
@@ -97,16 +105,50 @@ impl<C: Clone> Healing<C> {
 }
 
 impl Conn {
+    /// Send `cmd` and convert the reply (a server error reply is an `Err`).
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        redis::from_redis_value(self.query_value(cmd).await?.extract_error()?)
+            .map_err(RedisError::from)
+    }
+
+    /// Send `cmd` and return the reply as it came: no conversion and no pass
+    /// over it looking for nested errors, so a caller that reads the reply
+    /// in place (an `HGETALL`) pays for neither. A server error reply is
+    /// [`Value::ServerError`], for the caller to handle.
+    pub(crate) async fn query_value(&self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
-            Self::Single(c) => c.query(cmd).await,
-            Self::Cluster(c) => c.query(cmd).await,
+            Self::Single(c) => c.query_value(cmd).await,
+            Self::Cluster(c) => c.query_value(cmd).await,
+        }
+    }
+
+    /// Which connection is in use now; pass it to [`Conn::replace`] after a
+    /// call on it timed out.
+    pub(crate) fn generation(&self) -> u64 {
+        match self {
+            Self::Single(c) => c.generation(),
+            Self::Cluster(c) => c.generation(),
+        }
+    }
+
+    /// Replace connection `generation` (once, however many calls on it timed
+    /// out; a no-op for a connection the caller built): its peer may be gone
+    /// without a reset, so it would never answer again.
+    pub(crate) fn replace(&self, generation: u64) {
+        match self {
+            Self::Single(c) => c.replace(generation),
+            Self::Cluster(c) => c.replace(generation),
         }
     }
 
     /// Every key matching `pattern`: `SCAN` on the server, or on every master
-    /// of a cluster (each node has its own keyspace and cursor).
-    pub(crate) async fn scan_match(&self, pattern: &str) -> RedisResult<Vec<Vec<u8>>> {
+    /// of a cluster (each node has its own keyspace and cursor). Each page
+    /// waits at most `page_limit` (none: the client's own reply timeout).
+    pub(crate) async fn scan_match(
+        &self,
+        pattern: &str,
+        page_limit: Option<Duration>,
+    ) -> RedisResult<Vec<Vec<u8>>> {
         let mut keys = Vec::new();
         match self {
             Self::Single(c) => {
@@ -114,7 +156,8 @@ impl Conn {
                 let mut cursor = 0_u64;
                 loop {
                     let (next, batch): (u64, Vec<Vec<u8>>) =
-                        scan_cmd(cursor, pattern).query_async(&mut conn).await?;
+                        within(page_limit, scan_cmd(cursor, pattern).query_async(&mut conn))
+                            .await?;
                     keys.extend(batch);
                     if next == 0 {
                         break;
@@ -156,6 +199,20 @@ impl Conn {
             Self::Single(_) => "standalone",
             Self::Cluster(_) => "cluster",
         }
+    }
+}
+
+/// `fut` bounded by `limit` (none: as it is); running out of time is the
+/// same I/O timeout error the client gives for a late reply.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match limit {
+        None => fut.await,
+        Some(limit) => tokio::time::timeout(limit, fut)
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into())),
     }
 }
 
