@@ -4,13 +4,18 @@
 # writes BENCHMARKS.md (between its markers), bench-chart.svg and
 # target/bench/results.json. Prints the tables at the end.
 #
-#   bench/run.sh                 # everything, best of 2 rounds: about 9 minutes once built
-#   bench/run.sh --rounds 1      # one round, about 4.5 minutes
-#   bench/run.sh --only baseline,sp-redis --duration 2
+#   bench/run.sh                 # everything, best of 2 rounds, then connection scaling
+#   bench/run.sh --rounds 1      # one round
+#   bench/run.sh --only baseline,sp-redis --duration 2 --no-scaling
+#   bench/run.sh --scaling-only  # only the connection-scaling section
 #   bench/run.sh --help          # every option of the driver
 #
 # Needs: cargo, python3 with venv, and (installed here with apt-get when
-# missing, as root) wrk, redis-server, taskset.
+# missing, as root) wrk, redis-server, memcached, taskset. sp-mongodb runs on
+# SecantusDB, which the test kit installs from PyPI into
+# target/tmp/secantusdb-* on first use; sp-firestore needs Google's Firestore
+# emulator (google-cloud-cli-firestore-emulator and a JRE, from Google
+# Cloud's Debian repository: not installed here).
 set -eu
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -18,6 +23,7 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 need_apt=""
 command -v wrk >/dev/null 2>&1 || need_apt="$need_apt wrk"
 command -v redis-server >/dev/null 2>&1 || need_apt="$need_apt redis-server"
+command -v memcached >/dev/null 2>&1 || need_apt="$need_apt memcached"
 command -v taskset >/dev/null 2>&1 || need_apt="$need_apt util-linux"
 command -v python3 >/dev/null 2>&1 || need_apt="$need_apt python3 python3-venv python3-pip"
 if [ -n "$need_apt" ]; then

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use session_plus_load::driver::run::{run, Config};
+use session_plus_load::driver::scaling::ScalingConfig;
 use session_plus_load::driver::wrk::WrkArgs;
 use session_plus_load::driver::{chart, report};
 use session_plus_load::servers::Kind;
 
 const HELP: &str = "load-bench [options]   (run from the repository root)
   --only a,b,c        servers to run (default: all): baseline, sp-cookie, sp-redis, sp-seed,
-                      sp-encrypted, sp-redis-near,
+                      sp-encrypted, sp-redis-near, sp-memcache, sp-mongodb, sp-firestore,
                       ts-memory, ts-redis, actix-cookie, actix-redis, sp-actix-cookie,
                       sp-actix-redis, flask
   --duration S        seconds of measured load per server and route (default 5)
@@ -20,7 +21,14 @@ const HELP: &str = "load-bench [options]   (run from the repository root)
   --connections N     wrk connections (default 32)
   --threads N         wrk threads (default 1)
   --rounds N          repeat the sequence N times, report the best (default 2)
-  --no-pin            do not pin servers to CPU 0 and wrk + Redis to CPU 1
+  --no-pin            do not pin servers to CPU 0 and wrk + the backends to CPU 1
+  --no-scaling        skip the connection-scaling section
+  --scaling-only      run only the connection-scaling section (servers baseline, sp-cookie,
+                      sp-redis, sp-redis-near, actix-redis, or those of them in --only)
+  --scaling-duration S  seconds of load per scaling cell (default 2)
+  --scaling-warmup S  seconds of warm-up per scaling server, route and mode (default 1)
+  --scaling-sessions N  sessions of the many-sessions mode (default 1000)
+  --scaling-connections a,b,c  connection counts of the scaling section (default 1,16,256)
   --server-bin PATH   load-server binary (default target/release/load-server)
   --venv DIR          Python venv with the Flask peer (default target/bench-venv)
   --md PATH           report to update between its markers (default BENCHMARKS.md)
@@ -51,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
             warmup_secs: 1,
             rounds: 2,
             server_cpus: Some("0".to_owned()),
+            scaling: ScalingConfig::default(),
         },
         md: PathBuf::from("BENCHMARKS.md"),
         svg: PathBuf::from("bench-chart.svg"),
@@ -76,6 +85,20 @@ fn parse_args() -> Result<Args, String> {
             "--no-pin" => {
                 a.cfg.wrk.cpus = None;
                 a.cfg.server_cpus = None;
+            }
+            "--no-scaling" => a.cfg.scaling.enabled = false,
+            "--scaling-only" => {
+                a.cfg.scaling.enabled = true;
+                a.cfg.scaling.only = true;
+            }
+            "--scaling-duration" => a.cfg.scaling.seconds = num(value()?)?.max(1),
+            "--scaling-warmup" => a.cfg.scaling.warmup_secs = num(value()?)?,
+            "--scaling-sessions" => a.cfg.scaling.sessions = num(value()?)?.max(2),
+            "--scaling-connections" => {
+                a.cfg.scaling.connections = value()?
+                    .split(',')
+                    .map(|v| v.trim().parse::<u32>().map_err(|e| format!("{flag}: {e}")))
+                    .collect::<Result<_, _>>()?;
             }
             "--server-bin" => a.cfg.server_bin = value()?.into(),
             "--venv" => a.cfg.venv = value()?.into(),
@@ -124,7 +147,11 @@ fn setup(cfg: &Config) -> Vec<(String, String)> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let pin = match (&cfg.server_cpus, &cfg.wrk.cpus) {
         (Some(s), Some(w)) => {
-            format!("servers on CPU {s}; wrk and redis-server on CPU {w} (taskset)")
+            format!(
+                "servers on CPU {s}; wrk and the backends (redis-server, memcached, SecantusDB, \
+                 the Firestore emulator's JVM: every process the driver starts besides the \
+                 servers, all threads) on CPU {w} (taskset)"
+            )
         }
         _ => "none".to_owned(),
     };
@@ -169,14 +196,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let setup = setup(&args.cfg);
-    let mut result = match run(&args.cfg) {
+    let mut setup = setup(&args.cfg);
+    let (mut result, versions) = match run(&args.cfg) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("load-bench: {e}");
             return ExitCode::FAILURE;
         }
     };
+    setup.extend(versions);
     result.setup = setup;
     let chart_name = args.svg.file_name().map_or("bench-chart.svg".into(), |n| {
         n.to_string_lossy().into_owned()
@@ -187,14 +215,26 @@ fn main() -> ExitCode {
     );
     let section = report::section(&result, &chart_name);
     let doc = std::fs::read_to_string(&args.md).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let writes = [
-        (args.svg.clone(), svg),
-        (args.md.clone(), report::splice(&doc, &section)),
+    // `--scaling-only` replaces only the scaling subsection of the report.
+    let md = match &result.scaling {
+        Some(sc) if result.measurements.is_empty() => report::splice_scaling(&doc, sc),
+        _ => report::splice(&doc, &section),
+    };
+    let mut writes = vec![
+        (args.md.clone(), md),
         (
             args.json.clone(),
             serde_json::to_string_pretty(&result).unwrap_or_default(),
         ),
     ];
+    // `--scaling-only` measures nothing the chart shows: keep the old chart.
+    if !result.measurements.is_empty() {
+        writes.push((args.svg.clone(), svg));
+    }
+    let written: Vec<String> = writes
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
     for (path, text) in writes {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
@@ -204,17 +244,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    println!("{}", report::tables(&result));
-    println!("{}", report::targets_table(&report::targets(&result)));
-    println!(
-        "{}",
-        report::targets_table(&session_plus_load::driver::targets14::targets(&result))
-    );
-    println!(
-        "Wrote {}, {} and {}.",
-        args.md.display(),
-        args.svg.display(),
-        args.json.display()
-    );
+    if !result.measurements.is_empty() {
+        println!("{}", report::tables(&result));
+        println!("{}", report::targets_table(&report::targets(&result)));
+        println!(
+            "{}",
+            report::targets_table(&session_plus_load::driver::targets14::targets(&result))
+        );
+    }
+    if let Some(scaling) = &result.scaling {
+        println!("{}", report::scaling(scaling));
+    }
+    println!("Wrote {}.", written.join(", "));
     ExitCode::SUCCESS
 }

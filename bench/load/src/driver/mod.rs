@@ -1,6 +1,8 @@
-//! The `load-bench` driver: runs every server under wrk, counts Redis
-//! commands and cookie bytes, and writes the report and the chart.
+//! The `load-bench` driver: starts the backends, runs every server under
+//! wrk, counts Redis and memcached commands and cookie bytes, measures
+//! connection scaling, and writes the report and the chart.
 
+pub mod backends;
 pub mod chart;
 pub mod cpu;
 pub mod http;
@@ -8,5 +10,6 @@ pub mod redis;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod scaling;
 pub mod targets14;
 pub mod wrk;

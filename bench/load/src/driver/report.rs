@@ -83,7 +83,7 @@ pub fn tables(run: &Run) -> String {
         }
     }
     s.push_str(
-        "\n| server | route | Redis cmds/req (round trips) | incl. inside Lua | commandstats per request | one request, from MONITOR | Set-Cookie bytes (headers) |\n\
+        "\n| server | route | backend cmds/req (round trips) | incl. inside Lua | commands per request (Redis commandstats; memcached stats) | one request, from Redis MONITOR | Set-Cookie bytes (headers) |\n\
          |---|---|--:|--:|---|---|--:|\n",
     );
     for kind in run.kinds() {
@@ -91,18 +91,29 @@ pub fn tables(run: &Run) -> String {
             let Some(m) = run.get(kind, route) else {
                 continue;
             };
+            let (client, total) = if m.commands_counted {
+                (
+                    format!("{:.2}", m.redis_client_per_req),
+                    format!("{:.2}", m.redis_total_per_req),
+                )
+            } else {
+                ("-".to_owned(), "-".to_owned())
+            };
+            let breakdown = match (m.redis_breakdown.is_empty(), kind.backend()) {
+                (true, _) => "-".to_owned(),
+                (false, crate::servers::Backend::Memcached) => {
+                    format!("memcached: {}", m.redis_breakdown)
+                }
+                (false, _) => m.redis_breakdown.clone(),
+            };
             let _ = writeln!(
                 s,
-                "| {} | `{}` | {:.2} | {:.2} | {} | {} | {} ({}) |",
+                "| {} | `{}` | {} | {} | {} | {} | {} ({}) |",
                 kind,
                 route,
-                m.redis_client_per_req,
-                m.redis_total_per_req,
-                if m.redis_breakdown.is_empty() {
-                    "-"
-                } else {
-                    &m.redis_breakdown
-                },
+                client,
+                total,
+                breakdown,
                 m.trace.describe(),
                 m.set_cookie_bytes,
                 m.set_cookie_count,
@@ -233,6 +244,12 @@ pub fn setup(run: &Run) -> String {
 
 /// The generated section of BENCHMARKS.md.
 pub fn section(run: &Run, chart_file: &str) -> String {
+    let scaling_part = run.scaling.as_ref().map_or_else(String::new, |sc| {
+        format!("\n{SCALING_HEADING}\n\n{}", scaling(sc))
+    });
+    if run.measurements.is_empty() {
+        return format!("### Setup of this run\n\n{}{scaling_part}", setup(run));
+    }
     let targets = targets(run);
     let met = targets.iter().filter(|t| t.met == Some(true)).count();
     let t14 = crate::driver::targets14::targets(run);
@@ -240,8 +257,11 @@ pub fn section(run: &Run, chart_file: &str) -> String {
     format!(
         "### Setup of this run\n\n{}\n### Results\n\n![requests/s and latency per server and route]({chart_file})\n\n\
          Ratios (×base) are to the no-session axum baseline on the same route in the same run; \
-         for latency, lower is better.\n\n{}\n### Targets of issue 14 ({met14} of {} met)\n\n{}\n\
-         ### Targets of issue #5 ({met} of {} met)\n\n{}",
+         for latency, lower is better. sp-memcache, sp-mongodb and sp-firestore are information \
+         rows (no target); their backend servers run on the load generator's core like \
+         redis-server, and the commands of MongoDB and Firestore are not counted (-).\n\n{}\n\
+         ### Targets of issue 14 ({met14} of {} met)\n\n{}\n\
+         ### Targets of issue #5 ({met} of {} met)\n\n{}{scaling_part}",
         setup(run),
         tables(run),
         t14.len(),
@@ -251,11 +271,143 @@ pub fn section(run: &Run, chart_file: &str) -> String {
     )
 }
 
+/// The connection-scaling section's text and tables.
+pub fn scaling(sc: &crate::driver::scaling::Scaling) -> String {
+    let mut s = format!(
+        "Requests/s, server CPU per request and p99 latency with {} concurrent connections \
+         (`wrk -t1 -cN -d{}s --latency`, one round, after a {} s warm-up at 16 connections per \
+         server, route and mode; servers and wrk pinned as above), on **one session** (every \
+         request carries the same session's cookies) and on **{} sessions** (request i carries \
+         the cookies of session i mod {}, created beforehand with one `GET /write` each). \
+         Both modes send their requests from the same wrk Lua script (`request()` returning \
+         pre-formatted requests in turn), so wrk's own cost is the same in both; it is higher \
+         than in the main table (no script there), which can cap req/s of the fastest servers. \
+         The baseline has no session (one mode). This section took {:.0} s.\n\n",
+        sc.connections
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        sc.seconds,
+        sc.warmup_secs,
+        sc.sessions,
+        sc.sessions,
+        sc.elapsed_secs,
+    );
+    s.push_str("| server | route | sessions |");
+    for c in &sc.connections {
+        let _ = write!(s, " req/s ({c}) | CPU/req ({c}) | p99 ({c}) |");
+    }
+    s.push_str("\n|---|---|--:|");
+    for _ in &sc.connections {
+        s.push_str("--:|--:|--:|");
+    }
+    s.push('\n');
+    let mut kinds: Vec<Kind> = Vec::new();
+    for c in &sc.cells {
+        if !kinds.contains(&c.kind) {
+            kinds.push(c.kind);
+        }
+    }
+    for kind in kinds {
+        for route in crate::driver::scaling::ROUTES {
+            for many in [false, true] {
+                let cells: Vec<_> = sc
+                    .connections
+                    .iter()
+                    .map(|&c| sc.get(kind, route, many, c))
+                    .collect();
+                let Some(first) = cells.iter().flatten().next() else {
+                    continue;
+                };
+                let _ = write!(
+                    s,
+                    "| {kind} | `{route}` | {} |",
+                    match first.sessions {
+                        0 => "none".to_owned(),
+                        n => n.to_string(),
+                    }
+                );
+                for cell in cells {
+                    match cell {
+                        Some(c) => {
+                            let errors = c.wrk.non_2xx + c.wrk.socket_errors;
+                            let _ = write!(
+                                s,
+                                " {}{} | {:.1} µs | {} |",
+                                rps(c.wrk.rps),
+                                if errors > 0 {
+                                    format!(" ({errors} errors)")
+                                } else {
+                                    String::new()
+                                },
+                                c.cpu_us_per_req,
+                                latency(c.wrk.p99_us)
+                            );
+                        }
+                        None => s.push_str(" - | - | - |"),
+                    }
+                }
+                s.push('\n');
+            }
+        }
+    }
+    if !sc.checks.is_empty() {
+        s.push_str(
+            "\nThe sessions were really used: distinct cookies among those created; Redis keys \
+             after all of the server's runs (`DBSIZE`, flushed before the server started: equal \
+             to the sessions created when no request made a session of its own); sessions whose \
+             counter the many-sessions `/write` runs advanced, read back with `/read` (Redis \
+             kinds; a cookie session's counter lives in the cookie, which wrk does not keep).\n\n\
+             | server | sessions created | distinct cookies | Redis keys after | counters advanced by `/write` | |\n\
+             |---|--:|--:|--:|--:|---|\n",
+        );
+        for c in &sc.checks {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                c.kind,
+                c.created,
+                c.distinct_cookies,
+                c.redis_keys_after.map_or("-".to_owned(), |k| k.to_string()),
+                c.written.map_or("-".to_owned(), |w| w.to_string()),
+                if c.ok() {
+                    "as expected"
+                } else {
+                    "**not as expected**"
+                }
+            );
+        }
+    }
+    s
+}
+
+/// The heading of the connection-scaling subsection (the last one of the
+/// generated section).
+pub const SCALING_HEADING: &str = "### Connection scaling (issue 14, item 5)";
+
+const BEGIN: &str = "<!-- BEGIN GENERATED by bench/run.sh: do not edit by hand -->";
+const END: &str = "<!-- END GENERATED -->";
+
+/// Replace only the connection-scaling subsection of the generated section of
+/// `doc` (what `--scaling-only` writes, keeping the main tables), adding it at
+/// the end of the generated section when it is missing, or the whole section
+/// when the markers are missing.
+pub fn splice_scaling(doc: &str, sc: &crate::driver::scaling::Scaling) -> String {
+    let part = format!("{SCALING_HEADING}\n\n{}", scaling(sc));
+    match (doc.find(BEGIN), doc.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            // The generated block ends with a blank line before END.
+            let start = doc[b..e].find(SCALING_HEADING).map_or(e, |h| b + h);
+            format!("{}{part}\n{}", &doc[..start], &doc[e..])
+        }
+        _ => splice(doc, &part),
+    }
+}
+
 /// Replace the text between the markers in `doc` with `section` (or append
 /// the markers and the section when they are missing).
 pub fn splice(doc: &str, section: &str) -> String {
-    const BEGIN: &str = "<!-- BEGIN GENERATED by bench/run.sh: do not edit by hand -->";
-    const END: &str = "<!-- END GENERATED -->";
     let block = format!("{BEGIN}\n{section}\n{END}");
     match (doc.find(BEGIN), doc.find(END)) {
         (Some(b), Some(e)) if b < e => {
@@ -275,6 +427,26 @@ mod tests {
         assert_eq!(rps(999.0), "999");
         assert_eq!(latency(412.2), "412 µs");
         assert_eq!(latency(3100.0), "3.10 ms");
+    }
+
+    #[test]
+    fn splices_only_the_scaling_part() {
+        let sc = crate::driver::scaling::Scaling::default();
+        let doc = splice("# T\n", "main table\n");
+        let once = splice_scaling(&doc, &sc);
+        assert!(
+            once.contains("main table\n\n### Connection scaling"),
+            "{once}"
+        );
+        assert!(once.ends_with("<!-- END GENERATED -->\n"), "{once}");
+        let twice = splice_scaling(&once, &sc);
+        assert_eq!(twice, once);
+        assert_eq!(twice.matches(SCALING_HEADING).count(), 1);
+        let fresh = splice_scaling("# T\n", &sc);
+        assert!(
+            fresh.contains(BEGIN) && fresh.contains(SCALING_HEADING),
+            "{fresh}"
+        );
     }
 
     #[test]

@@ -22,13 +22,18 @@ pub struct Measurement {
     /// Server CPU time (user + system, all threads and worker processes) per
     /// request over the chosen round, in microseconds.
     pub cpu_us_per_req: f64,
-    /// Redis commands the server sent per request (round trips), from the
-    /// commandstats delta over the chosen round.
+    /// Backend commands the server sent per request (round trips), from the
+    /// delta over the chosen round of Redis `INFO commandstats` (memcached's
+    /// `stats` for the memcache kind; 0 for MongoDB and Firestore, whose
+    /// commands are not counted: see `commands_counted`).
     pub redis_client_per_req: f64,
     /// Redis commands per request including those run inside Lua scripts.
     pub redis_total_per_req: f64,
     /// Per-command calls per request over the chosen round, e.g. `hgetall 1.00`.
     pub redis_breakdown: String,
+    /// Whether the backend's commands were counted (Redis, memcached, and
+    /// kinds without a backend server).
+    pub commands_counted: bool,
     /// The commands of one probe request, from `MONITOR`.
     pub trace: Trace,
     /// Bytes of the `Set-Cookie` header values of one probe response.
@@ -48,6 +53,8 @@ pub struct Run {
     pub measurements: Vec<Measurement>,
     /// How the run was made (wrk arguments, pinning, machine), for the report.
     pub setup: Vec<(String, String)>,
+    /// The connection-scaling section (`None` when skipped).
+    pub scaling: Option<crate::driver::scaling::Scaling>,
 }
 
 impl Run {

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use session_plus_testkit::{free_port, RedisServer};
+use session_plus_testkit::free_port;
 
-use crate::driver::redis::{commandstats, delta, Monitor, Trace};
+use crate::driver::backends::Backends;
+use crate::driver::redis::{delta, Monitor, Trace};
 use crate::driver::results::{Measurement, Run, ROUTES};
 use crate::driver::wrk::{self, WrkArgs, WrkResult};
 use crate::driver::{cpu, http};
@@ -32,16 +33,20 @@ pub struct Config {
     pub rounds: u32,
     /// CPU list the servers (and every thread they start) are pinned to.
     pub server_cpus: Option<String>,
+    /// The connection-scaling section.
+    pub scaling: crate::driver::scaling::ScalingConfig,
 }
 
 /// A server process under test; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start(cfg: &Config, kind: Kind, redis_url: &str) -> Result<Self, String> {
+    /// Start `kind` (pinned to the servers' CPUs) with its backend at
+    /// `backend_url`, and wait until it answers.
+    pub(crate) fn start(cfg: &Config, kind: Kind, backend_url: &str) -> Result<Self, String> {
         let port = free_port();
         let mut cmd = match &cfg.server_cpus {
             Some(cpus) => {
@@ -58,12 +63,12 @@ impl Server {
                 .arg("--chdir")
                 .arg(&cfg.flask_dir)
                 .arg("app:app")
-                .env("BENCH_REDIS_URL", redis_url);
+                .env("BENCH_REDIS_URL", backend_url);
         } else {
             cmd.arg(&cfg.server_bin)
                 .arg(kind.name())
                 .arg(port.to_string())
-                .arg(redis_url);
+                .arg(backend_url);
         }
         let child = cmd
             .stdout(Stdio::null())
@@ -112,26 +117,45 @@ struct Sample {
     commands: crate::driver::redis::CommandCounts,
 }
 
-/// Run the whole benchmark. Progress goes to stderr.
-pub fn run(cfg: &Config) -> Result<Run, String> {
-    let redis = RedisServer::start();
-    if let (Some(cpus), Some(pid)) = (&cfg.wrk.cpus, redis.pid()) {
-        // Redis shares the load generator's core, away from the servers.
-        let _ = Command::new("taskset")
-            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
-            .stdout(Stdio::null())
-            .status();
+/// Run the whole benchmark: the main table (unless `cfg.scaling.only`),
+/// then the connection-scaling section (if `cfg.scaling.enabled`). Progress
+/// goes to stderr. Also returns the backends' version lines for the report.
+pub fn run(cfg: &Config) -> Result<(Run, Vec<(String, String)>), String> {
+    // The backends share the load generator's core, away from the servers.
+    let scaling_kinds: Vec<Kind> = if cfg.scaling.enabled {
+        crate::driver::scaling::KINDS
+            .into_iter()
+            .filter(|k| cfg.kinds.contains(k))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let main_kinds: &[Kind] = if cfg.scaling.only { &[] } else { &cfg.kinds };
+    let all_kinds: Vec<Kind> = main_kinds.iter().chain(&scaling_kinds).copied().collect();
+    let backends = Backends::start(&all_kinds, cfg.wrk.cpus.clone())?;
+    for (name, pid, cpus) in &backends.pinned {
+        eprintln!("pinned {name} ({pid}) to CPU {cpus}");
     }
-    let url = redis.url();
+    let mut out = if main_kinds.is_empty() {
+        Run::default()
+    } else {
+        main_table(cfg, &backends)?
+    };
+    if cfg.scaling.enabled && !scaling_kinds.is_empty() {
+        out.scaling = Some(crate::driver::scaling::run(cfg, &backends)?);
+    }
+    Ok((out, backends.versions()))
+}
+
+fn main_table(cfg: &Config, backends: &Backends) -> Result<Run, String> {
+    let redis = &backends.redis;
     let mut samples: Vec<Vec<Vec<Sample>>> = Vec::new();
     let mut probes: Vec<Vec<(Trace, http::Probe)>> = Vec::new();
     for round in 0..cfg.rounds {
         for (ki, &kind) in cfg.kinds.iter().enumerate() {
             eprintln!("[round {}/{}] {kind}", round + 1, cfg.rounds);
-            redis
-                .command(&["FLUSHALL"])
-                .map_err(|e| format!("FLUSHALL: {e}"))?;
-            let server = Server::start(cfg, kind, &url)?;
+            backends.reset(kind)?;
+            let server = Server::start(cfg, kind, &backends.url(kind)?)?;
             let primed = http::get(server.port, "/write", None)?;
             if primed.status != 200 || primed.body.trim() != "1" {
                 return Err(format!(
@@ -153,11 +177,11 @@ pub fn run(cfg: &Config) -> Result<Run, String> {
                 if cfg.warmup_secs > 0 {
                     wrk::run(&warm, &target, &cookie)?;
                 }
-                let before = commandstats(&redis)?;
+                let before = backends.counts(kind)?;
                 let cpu_before = cpu::seconds(server.child.id());
                 let result = wrk::run(&cfg.wrk, &target, &cookie)?;
                 let cpu_secs = cpu::seconds(server.child.id()) - cpu_before;
-                let after = commandstats(&redis)?;
+                let after = backends.counts(kind)?;
                 eprintln!(
                     "    {route:<7} {:>9.0} req/s  p50 {:>8.0} µs  p99 {:>8.0} µs  server CPU {:>6.1} µs/req",
                     result.rps,
@@ -216,6 +240,7 @@ pub fn run(cfg: &Config) -> Result<Run, String> {
                 redis_client_per_req: client as f64 / requests,
                 redis_total_per_req: total as f64 / requests,
                 redis_breakdown: breakdown,
+                commands_counted: Backends::counts_commands(kind),
                 trace,
                 set_cookie_bytes: probe.set_cookie_bytes(),
                 set_cookie_count: probe.set_cookies.len(),

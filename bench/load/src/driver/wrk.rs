@@ -1,5 +1,6 @@
 //! Running `wrk` and reading its report.
 
+use std::path::Path;
 use std::process::Command;
 
 /// How to drive one route.
@@ -34,6 +35,20 @@ pub struct WrkResult {
 
 /// Run wrk against `url` with a `Cookie` header (when not empty).
 pub fn run(args: &WrkArgs, url: &str, cookie: &str) -> Result<WrkResult, String> {
+    run_with(args, url, cookie, None)
+}
+
+/// Run wrk against `url` with a Lua script (`-s`) that builds the requests.
+pub fn run_script(args: &WrkArgs, url: &str, script: &Path) -> Result<WrkResult, String> {
+    run_with(args, url, "", Some(script))
+}
+
+fn run_with(
+    args: &WrkArgs,
+    url: &str,
+    cookie: &str,
+    script: Option<&Path>,
+) -> Result<WrkResult, String> {
     let mut cmd = match &args.cpus {
         Some(cpus) => {
             let mut c = Command::new("taskset");
@@ -49,6 +64,9 @@ pub fn run(args: &WrkArgs, url: &str, cookie: &str) -> Result<WrkResult, String>
     if !cookie.is_empty() {
         cmd.arg("-H").arg(format!("Cookie: {cookie}"));
     }
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
     cmd.arg(url);
     let out = cmd.output().map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -61,6 +79,57 @@ pub fn run(args: &WrkArgs, url: &str, cookie: &str) -> Result<WrkResult, String>
         ));
     }
     parse(&text)
+}
+
+/// A wrk script whose `request()` sends `GET path` with the `Cookie` headers
+/// of `cookies` in turn (round robin over pre-formatted requests, so the
+/// per-request work in wrk is a table lookup); an empty cookie sends no
+/// `Cookie` header.
+pub fn round_robin_script(path: &str, cookies: &[String]) -> String {
+    // The requests are formatted in `init`, which wrk calls once per thread
+    // after it has set the `Host` header (at load time it is not set yet).
+    let mut s = String::from("local cookies = {\n");
+    for c in cookies {
+        s.push_str(&format!("  {},\n", lua_str(c)));
+    }
+    s.push_str(&format!(
+        "}}\nlocal path = {}\nlocal reqs = {{}}\nlocal i = 0\n\
+         init = function(args)\n\
+         \x20 for n, c in ipairs(cookies) do\n\
+         \x20   if c == \"\" then\n\
+         \x20     reqs[n] = wrk.format(\"GET\", path, {{ Host = wrk.headers[\"Host\"] }})\n\
+         \x20   else\n\
+         \x20     reqs[n] = wrk.format(\"GET\", path, {{ Host = wrk.headers[\"Host\"], Cookie = c }})\n\
+         \x20   end\n\
+         \x20 end\n\
+         end\n\
+         request = function()\n\
+         \x20 i = i % #reqs + 1\n\
+         \x20 return reqs[i]\n\
+         end\n",
+        lua_str(path)
+    ));
+    s
+}
+
+/// A Lua string literal (cookies are printable ASCII, but escape anyway).
+fn lua_str(v: &str) -> String {
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
+            c => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:03}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Parse wrk's `--latency` report.
@@ -131,6 +200,20 @@ mod tests {
 Requests/sec: 150000.00
 Transfer/sec:     18.00MB
 ";
+
+    #[test]
+    fn round_robin_script_escapes_and_rotates() {
+        let s = round_robin_script(
+            "/read",
+            &["a=1".to_owned(), "b=\"x\\".to_owned(), String::new()],
+        );
+        assert!(s.contains("  \"a=1\",\n"), "{s}");
+        assert!(s.contains(r#"  "b=\"x\\","#), "{s}");
+        assert!(s.contains("  \"\",\n"), "{s}");
+        assert!(s.contains("local path = \"/read\""), "{s}");
+        assert!(s.contains("i = i % #reqs + 1"), "{s}");
+        assert_eq!(lua_str("é"), r#""\195\169""#);
+    }
 
     #[test]
     fn parses_a_report() {

@@ -43,7 +43,14 @@ pub(super) fn serve(kind: Kind, port: u16, redis_url: Option<String>) -> Result<
 
 /// The axum app of `kind` (not the actix or Flask kinds).
 pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> {
-    if matches!(kind, Kind::SpEncrypted | Kind::SpRedisNear) {
+    if matches!(
+        kind,
+        Kind::SpEncrypted
+            | Kind::SpRedisNear
+            | Kind::SpMemcache
+            | Kind::SpMongodb
+            | Kind::SpFirestore
+    ) {
         let m = super::sp_outer::manager(kind, redis_url)
             .await?
             .ok_or("no manager")?;
@@ -114,7 +121,11 @@ pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> 
         | Kind::SpActixCookie
         | Kind::SpActixRedis
         | Kind::Flask => return Err(format!("`{kind}` is not an axum server")),
-        Kind::SpEncrypted | Kind::SpRedisNear => unreachable!("built by sp_outer above"),
+        Kind::SpEncrypted
+        | Kind::SpRedisNear
+        | Kind::SpMemcache
+        | Kind::SpMongodb
+        | Kind::SpFirestore => unreachable!("built by sp_outer above"),
     })
 }
 

@@ -35,6 +35,15 @@ pub enum Kind {
     /// session-plus, one Redis interface with the near cache
     /// (`NearCachedStore`) owning every field.
     SpRedisNear,
+    /// session-plus, one memcached interface (`MemcacheStore`, one server)
+    /// owning every field.
+    SpMemcache,
+    /// session-plus, one MongoDB interface (`MongoStore`) owning every field,
+    /// against SecantusDB (a MongoDB wire-protocol server).
+    SpMongodb,
+    /// session-plus, one Firestore interface (`FirestoreStore`) owning every
+    /// field, against Google's Firestore emulator.
+    SpFirestore,
     /// tower-sessions with its `MemoryStore`.
     TsMemory,
     /// tower-sessions with tower-sessions-redis-store.
@@ -56,13 +65,16 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in report order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Baseline,
         Kind::SpCookie,
         Kind::SpRedis,
         Kind::SpSeed,
         Kind::SpEncrypted,
         Kind::SpRedisNear,
+        Kind::SpMemcache,
+        Kind::SpMongodb,
+        Kind::SpFirestore,
         Kind::TsMemory,
         Kind::TsRedis,
         Kind::ActixCookie,
@@ -81,6 +93,9 @@ impl Kind {
             Kind::SpSeed => "sp-seed",
             Kind::SpEncrypted => "sp-encrypted",
             Kind::SpRedisNear => "sp-redis-near",
+            Kind::SpMemcache => "sp-memcache",
+            Kind::SpMongodb => "sp-mongodb",
+            Kind::SpFirestore => "sp-firestore",
             Kind::TsMemory => "ts-memory",
             Kind::TsRedis => "ts-redis",
             Kind::ActixCookie => "actix-cookie",
@@ -102,6 +117,15 @@ impl Kind {
             }
             Kind::SpEncrypted => "session-plus, one encrypted cookie interface",
             Kind::SpRedisNear => "session-plus, one Redis interface with the near cache",
+            Kind::SpMemcache => {
+                "session-plus, one memcache interface (session-plus-memcache, one memcached, meta protocol)"
+            }
+            Kind::SpMongodb => {
+                "session-plus, one MongoDB interface (session-plus-mongodb, official driver) on SecantusDB, a MongoDB wire-protocol server in Python"
+            }
+            Kind::SpFirestore => {
+                "session-plus, one Firestore interface (session-plus-firestore, REST) on Google's Firestore emulator (a JVM)"
+            }
             Kind::TsMemory => "tower-sessions 0.15, MemoryStore",
             Kind::TsRedis => "tower-sessions 0.14 + tower-sessions-redis-store 0.16",
             Kind::ActixCookie => "actix-web 4 + actix-session 0.11, CookieSessionStore",
@@ -111,6 +135,17 @@ impl Kind {
             Kind::Flask => {
                 "Flask 2.0.3 + flask-session-plus 0.6.2 (seed config, Redis), gunicorn 2 workers"
             }
+        }
+    }
+
+    /// The server the configuration keeps session data in.
+    pub fn backend(self) -> Backend {
+        match self {
+            Kind::SpMemcache => Backend::Memcached,
+            Kind::SpMongodb => Backend::Mongodb,
+            Kind::SpFirestore => Backend::Firestore,
+            k if k.uses_redis() => Backend::Redis,
+            _ => Backend::None,
         }
     }
 
@@ -127,6 +162,22 @@ impl Kind {
                 | Kind::Flask
         )
     }
+}
+
+/// Where a configuration keeps its sessions (the server the driver starts
+/// for it and passes to `load-server` as the third argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Nowhere on a server (cookies, memory, or no session).
+    None,
+    /// `redis-server`; the argument is its URL.
+    Redis,
+    /// `memcached`; the argument is `host:port`.
+    Memcached,
+    /// SecantusDB; the argument is a `mongodb://` URL.
+    Mongodb,
+    /// The Firestore emulator; the argument is its `host:port`.
+    Firestore,
 }
 
 impl fmt::Display for Kind {
@@ -149,13 +200,14 @@ impl FromStr for Kind {
     }
 }
 
-/// Serve `kind` on `127.0.0.1:port` until killed. `redis_url` is needed by the
-/// Redis kinds.
-pub fn serve(kind: Kind, port: u16, redis_url: Option<&str>) -> Result<(), String> {
+/// Serve `kind` on `127.0.0.1:port` until killed. `backend_url` (a Redis URL,
+/// memcached's `host:port`, a MongoDB URL or the Firestore emulator's
+/// `host:port`, see [`Kind::backend`]) is needed by the kinds with a backend.
+pub fn serve(kind: Kind, port: u16, backend_url: Option<&str>) -> Result<(), String> {
     let need_url = || {
-        redis_url
+        backend_url
             .map(str::to_owned)
-            .ok_or_else(|| format!("`{kind}` needs a Redis URL (third argument)"))
+            .ok_or_else(|| format!("`{kind}` needs a backend URL (third argument)"))
     };
     match kind {
         Kind::ActixCookie => actix::serve(port, None),
@@ -164,7 +216,7 @@ pub fn serve(kind: Kind, port: u16, redis_url: Option<&str>) -> Result<(), Strin
         Kind::SpActixRedis => actix::serve_session_plus(port, Some(need_url()?)),
         Kind::Flask => Err("`flask` is served by gunicorn, not by load-server".to_owned()),
         other => {
-            let url = if other.uses_redis() {
+            let url = if other.backend() != Backend::None {
                 Some(need_url()?)
             } else {
                 None

@@ -2,7 +2,8 @@
 //! layer around the whole router (`SessionLayer::new(m).layer(router)` through
 //! `tower::make::Shared`, not `Router::layer`, which wraps every route), and
 //! the kinds that exercise the performance levers: the encrypted cookie and
-//! the Redis near cache.
+//! the Redis near cache; and the other server-side backends (memcached,
+//! MongoDB, Firestore), one interface each.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use super::Kind;
 /// The session manager of a session-plus kind (`None` for other kinds).
 pub(super) async fn manager(
     kind: Kind,
-    redis_url: Option<&str>,
+    backend_url: Option<&str>,
 ) -> Result<Option<SessionManager>, String> {
     let builder = SessionManager::builder().keys(Key::generate());
     let builder = match kind {
@@ -26,17 +27,27 @@ pub(super) async fn manager(
             builder.interface(Interface::encrypted_cookie("data").fields(FieldRules::All))
         }
         Kind::SpRedis => builder.interface(
-            Interface::store("session", redis(redis_url).await?).fields(FieldRules::All),
+            Interface::store("session", redis(backend_url).await?).fields(FieldRules::All),
         ),
-        Kind::SpRedisNear => builder
-            .interface(Interface::store("session", near(redis_url).await?).fields(FieldRules::All)),
+        Kind::SpRedisNear => builder.interface(
+            Interface::store("session", near(backend_url).await?).fields(FieldRules::All),
+        ),
         Kind::SpSeed => builder
             .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["csrf_token"])))
             .interface(
-                Interface::store("session", redis(redis_url).await?)
+                Interface::store("session", redis(backend_url).await?)
                     .fields(FieldRules::include(["counter", "user_id"])),
             )
             .interface(Interface::secure_cookie("data").fields(FieldRules::Auto)),
+        Kind::SpMemcache => builder.interface(
+            Interface::store("session", memcache(backend_url).await?).fields(FieldRules::All),
+        ),
+        Kind::SpMongodb => builder.interface(
+            Interface::store("session", mongodb(backend_url).await?).fields(FieldRules::All),
+        ),
+        Kind::SpFirestore => builder.interface(
+            Interface::store("session", firestore(backend_url)?).fields(FieldRules::All),
+        ),
         _ => return Ok(None),
     };
     builder
@@ -66,6 +77,41 @@ async fn near(url: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionS
     .await
     .map_err(|e| format!("near cache: {e}"))?;
     Ok(Arc::new(near))
+}
+
+/// One memcached server at `host:port` (default options: the store's own
+/// connection pool).
+async fn memcache(url: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionStore>, String> {
+    let url = url.ok_or("no memcached address")?;
+    let store = session_plus::memcache::MemcacheStore::connect(&[url])
+        .await
+        .map_err(|e| format!("session-plus memcache store: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// `bench.sessions` on the MongoDB server at `url` (the TTL index is created
+/// when the store is built).
+async fn mongodb(url: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionStore>, String> {
+    let url = url.ok_or("no MongoDB URL")?;
+    let store = session_plus::mongodb::MongoStore::from_url(
+        url,
+        "bench",
+        "sessions",
+        session_plus::mongodb::MongoOptions::default(),
+    )
+    .await
+    .map_err(|e| format!("session-plus MongoDB store: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Collection `sessions` of project `bench` on the Firestore emulator at
+/// `host:port`.
+fn firestore(host: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionStore>, String> {
+    let host = host.ok_or("no Firestore emulator host")?;
+    let client = session_plus::firestore::FirestoreClient::emulator(host, "bench");
+    let store = session_plus::firestore::FirestoreStore::new(client, "sessions")
+        .map_err(|e| format!("session-plus Firestore store: {e}"))?;
+    Ok(Arc::new(store))
 }
 
 /// The routes without any layer.
