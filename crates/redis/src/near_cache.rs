@@ -54,6 +54,13 @@
 //! crashes closes its socket: flushed and bypassed at once, as above. Reads
 //! go to masters only (the store does not read from replicas).
 //!
+//! Costs on a cluster of N masters: N tracking connections (plus N small
+//! control connections for `CLUSTER SLOTS`, one command per master per
+//! `poll_interval`), and N non-blocking `recv` calls per read instead of one.
+//! Losing any master's connection bypasses the cache for every key, not only
+//! that master's: the slot map that would say which entries came from it may
+//! itself be out of date, so only flushing everything is safe.
+//!
 //! Needs Redis 6 or newer (a clear error otherwise) and plain `redis://`
 //! URLs (no TLS, no Unix socket).
 

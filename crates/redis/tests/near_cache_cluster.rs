@@ -371,9 +371,23 @@ async fn a_slot_moved_to_a_new_master_is_followed() {
         "the key lives on the new master"
     );
     // Bounded polling: the background task notices the new master, flushes,
-    // and opens a tracking connection to it.
+    // and opens a tracking connection to it. Every node already has the final
+    // slot map, but a poll that began while the slot was being handed over
+    // may have seen it half done: wait until the cache has asked the new
+    // node three more times, so one whole poll ran after the move.
+    let slots_asked = || {
+        new.commandstats()
+            .unwrap()
+            .get("cluster|slots")
+            .copied()
+            .unwrap_or(0)
+    };
+    let asked = slots_asked();
     let deadline = Instant::now() + PATIENCE;
-    while near.stats().topology_changes == 0 || near.tracking_connections() < 4 {
+    while near.stats().topology_changes == 0
+        || near.tracking_connections() < 4
+        || slots_asked() < asked + 3
+    {
         assert!(
             Instant::now() < deadline,
             "topology change never noticed: {:?}",
