@@ -47,12 +47,18 @@
 //! listed are closed, and the cache is bypassed until a tracking connection
 //! to every new master is open. The one remaining window: **a write applied
 //! by a master we do not track yet** (a node that received slots, or a
-//! replica promoted while the old master stays reachable) is not reported;
-//! a read of that key may be served from the cache until the next topology
-//! poll notices the new master (at most `poll_interval` plus one `CLUSTER
-//! SLOTS` round trip per master), which flushes everything. A master that
-//! crashes closes its socket: flushed and bypassed at once, as above. Reads
-//! go to masters only (the store does not read from replicas).
+//! replica promoted while the old master stays reachable) is not reported,
+//! and a key read from that master in the meantime is cached; reads of it
+//! may be answered from the cache until a topology poll notices the new
+//! master. That poll must start after one of the tracked masters has learnt
+//! of the change (the master that gave a slot away knows at once; a
+//! failover reaches the others by gossip, normally within milliseconds), so
+//! the window ends at most `poll_interval` plus one `CLUSTER SLOTS` round
+//! trip per master after that; the poll then flushes everything (the
+//! `a_slot_moved_to_a_new_master_is_followed` test shows both the window
+//! and its end). A master that crashes closes its socket: flushed and
+//! bypassed at once, as above. Reads go to masters only (the store does not
+//! read from replicas).
 //!
 //! Costs on a cluster of N masters: N tracking connections (plus N small
 //! control connections for `CLUSTER SLOTS`, one command per master per
