@@ -130,6 +130,12 @@ pub fn run(cfg: &Config) -> Result<(Run, Vec<(String, String)>), String> {
     } else {
         Vec::new()
     };
+    if cfg.scaling.only && scaling_kinds.is_empty() {
+        return Err(format!(
+            "--scaling-only: none of the scaling servers ({}) is in --only",
+            crate::driver::scaling::KINDS.map(Kind::name).join(", ")
+        ));
+    }
     let main_kinds: &[Kind] = if cfg.scaling.only { &[] } else { &cfg.kinds };
     let all_kinds: Vec<Kind> = main_kinds.iter().chain(&scaling_kinds).copied().collect();
     let backends = Backends::start(&all_kinds, cfg.wrk.cpus.clone())?;
