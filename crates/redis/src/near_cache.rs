@@ -362,7 +362,16 @@ impl NearCachedStore {
     }
 
     /// Invalidation connections currently open and tracking (1 on a
-    /// standalone server, the number of masters on a healthy cluster).
+    /// standalone server, the number of masters on a healthy cluster). While
+    /// it is below that, every read goes to Redis.
+    ///
+    /// ```no_run
+    /// # async fn demo(cached: session_plus_redis::NearCachedStore) {
+    /// if cached.tracking_connections() == 0 {
+    ///     eprintln!("near cache bypassed: {:?}", cached.stats());
+    /// }
+    /// # }
+    /// ```
     pub fn tracking_connections(&self) -> usize {
         let st = self.shared.lock();
         st.nodes.iter().filter(|n| n.sock.is_some()).count()

@@ -227,6 +227,11 @@ async fn a_lost_invalidation_connection_flushes_bypasses_and_recovers() {
     assert_eq!(counter(&near.load(victim).await.unwrap()), Some(7));
     let stats = near.stats();
     assert!(stats.disconnects >= 1, "{stats:?}");
+    assert_eq!(
+        near.len(),
+        0,
+        "every master's entries flushed, not only its own"
+    );
     // Bypassed until the connection is back (the background task reconnects
     // every poll interval): every key is read from Redis, none is kept. The
     // reconnect may already have happened; then the cache was flushed again.
