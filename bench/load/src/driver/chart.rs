@@ -135,13 +135,16 @@ pub fn svg(run: &Run, title: &str) -> String {
         escape(title)
     );
     // Legend.
+    // Two rows, each as wide as the plot (16 servers: 125 px per entry).
     let per_row = kinds.len().div_ceil(2).max(1);
+    let col_w = ((WIDTH - LEFT - RIGHT) / per_row as f64).min(190.0);
+    let font = if col_w < 150.0 { 11 } else { 12 };
     for (i, k) in kinds.iter().enumerate() {
-        let x = LEFT + (i % per_row) as f64 * 190.0;
+        let x = LEFT + (i % per_row) as f64 * col_w;
         let y = 40.0 + (i / per_row) as f64 * 18.0;
         let _ = writeln!(
             s,
-            r#"<rect x="{x}" y="{y}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="12">{}</text>"#,
+            r#"<rect x="{x}" y="{y}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="{font}">{}</text>"#,
             color(*k),
             x + 16.0,
             y + 10.5,
@@ -277,6 +280,51 @@ fn escape(t: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_legend_stays_inside_the_chart_with_every_server() {
+        use crate::driver::results::{Measurement, Run};
+        let run = Run {
+            measurements: crate::servers::Kind::ALL
+                .iter()
+                .map(|&kind| Measurement {
+                    kind,
+                    route: "/none",
+                    wrk: crate::driver::wrk::WrkResult {
+                        requests: 10,
+                        rps: 1000.0,
+                        p50_us: 100.0,
+                        p99_us: 200.0,
+                        ..Default::default()
+                    },
+                    rounds_rps: vec![1000.0],
+                    cpu_us_per_req: 10.0,
+                    redis_client_per_req: 0.0,
+                    redis_total_per_req: 0.0,
+                    redis_breakdown: String::new(),
+                    commands_counted: true,
+                    trace: Default::default(),
+                    set_cookie_bytes: 0,
+                    set_cookie_count: 0,
+                })
+                .collect(),
+            ..Run::default()
+        };
+        let s = super::svg(&run, "t");
+        // Every legend label starts at least 110 px before the right edge.
+        for line in s
+            .lines()
+            .filter(|l| l.contains(r#"width="12" height="12""#))
+        {
+            let x: f64 = line
+                .split("<text x=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap();
+            assert!(x + 110.0 <= super::WIDTH, "{line}");
+        }
+    }
+
     #[test]
     fn an_empty_run_gives_a_small_chart() {
         let s = super::svg(&crate::driver::results::Run::default(), "t");
