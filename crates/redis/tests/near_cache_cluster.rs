@@ -518,3 +518,30 @@ async fn configured_by_document_with_cluster_urls() {
     assert!(d.finish().await.error.is_none());
     assert_eq!(read(&manager).await, Some(2));
 }
+
+/// The whole store conformance suite through the near cache on a cluster: a
+/// wrapper must keep every guarantee of the store it wraps.
+mod conformance {
+    use std::sync::{Arc, OnceLock};
+
+    use session_plus_core::store::SessionStore;
+    use session_plus_redis::{NearCacheOptions, NearCachedStore, RedisStore};
+    use session_plus_testkit::RedisCluster;
+
+    fn cluster() -> &'static RedisCluster {
+        static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+        CLUSTER.get_or_init(|| RedisCluster::start(3))
+    }
+
+    async fn make_store() -> Arc<dyn SessionStore> {
+        let urls = cluster().urls();
+        let store = RedisStore::from_cluster_urls(&urls).await.expect("connect");
+        Arc::new(
+            NearCachedStore::connect_cluster(store, &urls, NearCacheOptions::default())
+                .await
+                .expect("near cache"),
+        )
+    }
+
+    session_plus_conformance::store_suite!(make_store);
+}
