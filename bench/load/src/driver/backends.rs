@@ -22,6 +22,11 @@ pub struct Backends {
     pub redis: RedisServer,
     memcached: Option<MemcachedServer>,
     mongo: Option<SecantusServer>,
+    /// A MongoDB client of the driver's own, for `serverStatus`.
+    mongo_client: Option<(
+        tokio::runtime::Runtime,
+        session_plus::mongodb::mongodb::Client,
+    )>,
     firestore: Option<FirestoreEmulator>,
     /// Processes pinned so far, for the report: (name, pid, CPU list).
     pub pinned: Vec<(String, u32, String)>,
@@ -51,6 +56,7 @@ impl Backends {
             cpus,
             memcached: None,
             mongo: None,
+            mongo_client: None,
             firestore: None,
             pinned: Vec::new(),
         };
@@ -65,7 +71,19 @@ impl Backends {
         }
         if needs(Backend::Mongodb) {
             eprintln!("starting SecantusDB (MongoDB wire protocol)");
-            me.mongo = Some(start("SecantusDB", SecantusServer::start)?);
+            let server = start("SecantusDB", SecantusServer::start)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("tokio runtime: {e}"))?;
+            let client = rt
+                .block_on(session_plus::mongodb::mongodb::Client::with_uri_str(
+                    server.url(),
+                ))
+                .map_err(|e| format!("MongoDB client: {e}"))?;
+            me.mongo = Some(server);
+            me.mongo_client = Some((rt, client));
             me.pin();
         }
         if needs(Backend::Firestore) {
@@ -133,17 +151,24 @@ impl Backends {
     }
 
     /// Whether the commands `kind` sends to its backend are counted
-    /// ([`Backends::counts`]): Redis (`INFO commandstats`) and memcached
-    /// (`stats`); not MongoDB or Firestore.
+    /// ([`Backends::counts`]): Redis (`INFO commandstats`), memcached
+    /// (`stats`) and MongoDB (`serverStatus` opcounters); not Firestore (the
+    /// emulator has no counters).
     pub fn counts_commands(kind: Kind) -> bool {
-        !matches!(kind.backend(), Backend::Mongodb | Backend::Firestore)
+        kind.backend() != Backend::Firestore
     }
 
     /// Commands the backend of `kind` has served so far, by name: Redis
     /// `INFO commandstats`, or memcached's `stats` counters (`get` is
     /// `cmd_get`, which counts the meta `mg` too; `set` is `cmd_set`, with
-    /// `ms`; `delete` the hits and misses of `md`/`delete`; `touch`).
+    /// `ms`; `delete` the hits and misses of `md`/`delete`; `touch`), or
+    /// MongoDB's `serverStatus` `opcounters` (`query` for `find`, `update`,
+    /// `insert`, `delete`, `getmore`, and `command` for everything else,
+    /// `findAndModify` and the drivers' monitoring included).
     pub fn counts(&self, kind: Kind) -> Result<CommandCounts, String> {
+        if let (Backend::Mongodb, Some((rt, client))) = (kind.backend(), &self.mongo_client) {
+            return mongo_opcounters(rt, client);
+        }
         match (kind.backend(), &self.memcached) {
             (Backend::Memcached, Some(m)) => {
                 let stats = m.stats().map_err(|e| format!("memcached stats: {e}"))?;
@@ -199,6 +224,36 @@ impl Backends {
         }
         out
     }
+}
+
+fn mongo_opcounters(
+    rt: &tokio::runtime::Runtime,
+    client: &session_plus::mongodb::mongodb::Client,
+) -> Result<CommandCounts, String> {
+    use session_plus::mongodb::mongodb::bson::{doc, Bson};
+    let status = rt
+        .block_on(async {
+            client
+                .database("admin")
+                .run_command(doc! { "serverStatus": 1 })
+                .await
+        })
+        .map_err(|e| format!("MongoDB serverStatus: {e}"))?;
+    let ops = status
+        .get_document("opcounters")
+        .map_err(|e| format!("MongoDB serverStatus without opcounters: {e}"))?;
+    Ok(ops
+        .iter()
+        .filter_map(|(name, v)| {
+            let n = match v {
+                Bson::Int32(n) => u64::try_from(*n).ok()?,
+                Bson::Int64(n) => u64::try_from(*n).ok()?,
+                Bson::Double(n) if *n >= 0.0 => *n as u64,
+                _ => return None,
+            };
+            Some((name.clone(), n))
+        })
+        .collect())
 }
 
 fn first_line(cmd: &str, args: &[&str]) -> Option<String> {

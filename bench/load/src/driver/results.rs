@@ -24,15 +24,16 @@ pub struct Measurement {
     pub cpu_us_per_req: f64,
     /// Backend commands the server sent per request (round trips), from the
     /// delta over the chosen round of Redis `INFO commandstats` (memcached's
-    /// `stats` for the memcache kind; 0 for MongoDB and Firestore, whose
-    /// commands are not counted: see `commands_counted`).
+    /// `stats` for the memcache kind, MongoDB's `serverStatus` opcounters for
+    /// the MongoDB kind; 0 for Firestore, whose commands are not counted: see
+    /// `commands_counted`).
     pub redis_client_per_req: f64,
     /// Redis commands per request including those run inside Lua scripts.
     pub redis_total_per_req: f64,
     /// Per-command calls per request over the chosen round, e.g. `hgetall 1.00`.
     pub redis_breakdown: String,
-    /// Whether the backend's commands were counted (Redis, memcached, and
-    /// kinds without a backend server).
+    /// Whether the backend's commands were counted (every kind but
+    /// Firestore's).
     pub commands_counted: bool,
     /// The commands of one probe request, from `MONITOR`.
     pub trace: Trace,
