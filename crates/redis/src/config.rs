@@ -23,6 +23,7 @@ use crate::{RedisOptions, RedisStore};
 /// | `response_timeout_ms` | client reply timeout (default: 3/4 of the interface's `timeout_ms`, else 1000) |
 /// | `near_cache` | `true`: keep decoded records in this app server, invalidated by Redis ([`NearCachedStore`](crate::NearCachedStore); Redis 6 or newer, not with `cluster_urls`) |
 /// | `near_cache_max_entries` | most records the near cache keeps (default 100000) |
+/// | `near_cache_keep_own_writes` | `true`: this server's updates refresh its cache, so a read after a write is a hit (standalone only; see [`NearCacheOptions::keep_own_writes`](crate::NearCacheOptions::keep_own_writes)) |
 ///
 /// Exactly one of `url` and `cluster_urls` must be given. The store connects
 /// while the configuration is built, so a wrong address fails at start-up.
@@ -64,12 +65,28 @@ struct RedisSettings {
     near_cache: bool,
     #[serde(default)]
     near_cache_max_entries: Option<usize>,
+    #[serde(default)]
+    near_cache_keep_own_writes: bool,
 }
 
 async fn build(doc: &InterfaceDocument) -> Result<Arc<dyn SessionStore>> {
     let name = doc.name();
     let settings: RedisSettings = doc.backend_settings()?;
     let options = options(doc, &settings);
+    if settings.near_cache_keep_own_writes && !settings.near_cache {
+        return Err(Error::config(
+            name,
+            "near_cache_keep_own_writes",
+            "needs `near_cache = true`",
+        ));
+    }
+    if settings.near_cache_keep_own_writes && settings.cluster_urls.is_some() {
+        return Err(Error::config(
+            name,
+            "near_cache_keep_own_writes",
+            "works on a standalone server only (not with `cluster_urls`)",
+        ));
+    }
     let store = match (settings.cluster_urls.as_deref(), doc.url.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(Error::config(
@@ -123,7 +140,7 @@ fn near(doc: &InterfaceDocument, settings: &RedisSettings) -> crate::NearCacheOp
     if let Some(n) = settings.near_cache_max_entries {
         near = near.max_entries(n);
     }
-    near
+    near.keep_own_writes(settings.near_cache_keep_own_writes)
 }
 
 fn options(doc: &InterfaceDocument, settings: &RedisSettings) -> RedisOptions {
@@ -190,6 +207,21 @@ mod tests {
             e.is_config() && e.to_string().contains("response_timeout_ms"),
             "{e}"
         );
+
+        // Keeping own writes needs the near cache, on a standalone server.
+        for extra in [
+            "url = \"redis://127.0.0.1:1\"\n",
+            "cluster_urls = [\"redis://127.0.0.1:1\"]\nnear_cache = true\n",
+        ] {
+            let e = build_err(&format!(
+                "[[interface]]\ncookie_name = \"s\"\nsession_type = \"redis\"\n{extra}near_cache_keep_own_writes = true\n"
+            ))
+            .await;
+            assert!(
+                e.is_config() && e.to_string().contains("near_cache_keep_own_writes"),
+                "{e}"
+            );
+        }
 
         // A misspelled setting is an error naming it and the interface.
         let e = build_err(

@@ -33,6 +33,41 @@
 //! so a read racing a flush may still be served from the cache until the
 //! message arrives (microseconds on one host).
 //!
+//! # Keeping our own writes ([`NearCacheOptions::keep_own_writes`])
+//!
+//! By default our own writes drop the entry, so the next read (the read of
+//! the next `/write`, typically) goes to Redis again. With
+//! `keep_own_writes` on a standalone server, the tracking connection
+//! carries this server's misses (`HGETALL`) and updates itself, under
+//! `CLIENT TRACKING ON NOLOOP` (Redis's default mode, not broadcast): Redis
+//! remembers the keys that connection read and reports another client's
+//! change of them on the same connection, in order with the replies; the
+//! changes made by the connection itself are not reported (`NOLOOP`), and
+//! the update script answers with the record as the update left it (`{updated,
+//! HGETALL}`), which becomes the entry. Every reply and invalidation is
+//! applied where it stands in the stream, by whoever drains the socket, so
+//! the cache always holds the state after the last thing Redis told us, in
+//! Redis's order. Reads of a key still in flight elsewhere when our
+//! update's reply is applied do not fill. A `/write` is then one round trip
+//! (the script) instead of two. Other writes (create, touch, login, delete)
+//! still go through the store and drop the entry.
+//!
+//! The difference in the guarantee: in the default mode Redis writes an
+//! invalidation to the tracking client *right after* the writer's reply
+//! (the same event-loop pass, but after it, microseconds apart on one
+//! host), where broadcast mode writes it before. So a read that races a
+//! write which has just returned to another app server can be answered
+//! from memory until the invalidation arrives (the interleaving test counts
+//! 3 such reads in 2 000). An invalidation that has reached the socket is
+//! still always applied before a read is answered, and a stale entry never
+//! outlives its invalidation. (Broadcast mode cannot keep our own writes:
+//! Redis attributes a script's writes to the script's internal client, so
+//! `NOLOOP` does not filter them in broadcast mode, and our own
+//! invalidation cannot be told apart from another server's write in the
+//! same event-loop pass.) Losing the tracking connection while an update
+//! waits for its reply gives an error for that update (it may have been
+//! applied); a lost read is made again through the store.
+//!
 //! # Redis Cluster
 //!
 //! [`NearCachedStore::connect_cluster`] reads the slot map (`CLUSTER SLOTS`)
@@ -70,7 +105,7 @@
 //! Needs Redis 6 or newer (a clear error otherwise) and plain `redis://`
 //! URLs (no TLS, no Unix socket).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -79,6 +114,9 @@ use std::time::Duration;
 use session_plus_core::store::{Capabilities, Changes, MetaUpdate, Record, SessionStore};
 use session_plus_core::{unix_now, Error, RecordKey, Result};
 
+use tokio::sync::oneshot;
+
+use crate::scripts::UPDATE_GET_SCRIPT;
 use crate::RedisStore;
 
 mod topology;
@@ -105,6 +143,9 @@ pub struct NearCacheOptions {
     /// disconnected and, on a cluster, re-reads the slot map (default
     /// 100 ms).
     pub poll_interval: Duration,
+    /// Keep our own updates in the cache (standalone Redis only; default
+    /// off). See [`keep_own_writes`](Self::keep_own_writes).
+    pub keep_own_writes: bool,
 }
 
 impl Default for NearCacheOptions {
@@ -113,6 +154,7 @@ impl Default for NearCacheOptions {
             max_entries: 100_000,
             prefix: String::new(),
             poll_interval: Duration::from_millis(100),
+            keep_own_writes: false,
         }
     }
 }
@@ -122,6 +164,34 @@ impl NearCacheOptions {
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// Keep our own updates in the cache, so that a read after this app
+    /// server's write is a hit: a `/write` then costs one round trip
+    /// instead of two. Standalone Redis only (ignored on a cluster).
+    ///
+    /// The tracking connection then carries this server's reads (misses)
+    /// and updates itself, in Redis's default tracking mode with `NOLOOP`:
+    /// Redis reports changes of the keys it read, in order with its
+    /// replies, except the changes it made, whose replies carry the record
+    /// as the update left it. The price, against the default broadcast
+    /// mode: Redis writes another client's invalidation right *after* that
+    /// client's reply instead of before it (same event-loop pass,
+    /// microseconds apart on one host), so a read racing a write that has
+    /// just returned elsewhere can be served the old record until the
+    /// invalidation arrives. An invalidation that has reached the socket
+    /// is still always applied before a read is answered. See the
+    /// [module docs](self).
+    ///
+    /// ```
+    /// use session_plus_redis::NearCacheOptions;
+    /// let options = NearCacheOptions::default().keep_own_writes(true);
+    /// assert!(options.keep_own_writes);
+    /// ```
+    #[must_use]
+    pub fn keep_own_writes(mut self, keep: bool) -> Self {
+        self.keep_own_writes = keep;
         self
     }
 
@@ -164,6 +234,9 @@ pub struct NearCacheStats {
     /// Times a cluster's slot map or set of masters was seen to change
     /// (each flushed the cache).
     pub topology_changes: u64,
+    /// Our own updates whose result refreshed the entry (standalone only:
+    /// see the module docs), so the next read of that record is a hit.
+    pub write_fills: u64,
 }
 
 /// One invalidation connection: to the server, or to one cluster master.
@@ -172,11 +245,38 @@ struct Node {
     addr: String,
     sock: Option<TcpStream>,
     buf: Vec<u8>,
+    /// The same socket registered with tokio, made on the first own write:
+    /// only to wait for a reply (reads stay real `recv` calls on `sock`).
+    waker: Option<Arc<tokio::net::TcpStream>>,
+    /// Our own updates sent on this connection, in order, awaiting replies.
+    pending: VecDeque<Pending>,
+}
+
+/// An own update sent on a tracking connection: the key, and where its
+/// result goes once its reply has been applied (in stream order).
+struct Pending {
+    key: String,
+    /// An `HGETALL` (else the update-and-read script).
+    read: bool,
+    reply: oneshot::Sender<OwnReply>,
+}
+
+/// What an own update on a tracking connection came to.
+enum OwnReply {
+    /// A read's record (cached too when there is one).
+    Read(Option<Record>),
+    /// Applied; `true` if the record was writable (the script's answer).
+    Done(bool),
+    /// The server does not know the script by its hash (nothing ran).
+    NoScript,
+    /// A server error (the entry was dropped).
+    Failed(String),
 }
 
 /// What the invalidations act on.
 struct Cache {
     entries: HashMap<String, Arc<Record>>,
+    max_entries: usize,
     /// Reads in flight: key -> (ticket, invalidated meanwhile).
     fetching: HashMap<String, (u64, bool)>,
     next_ticket: u64,
@@ -377,7 +477,9 @@ impl NearCachedStore {
         st.nodes.iter().filter(|n| n.sock.is_some()).count()
     }
 
-    fn lookup(&self, key: &str, now: i64) -> Lookup {
+    /// A hit, or a miss (with a fill ticket when `ticket`), or a bypass
+    /// while disconnected.
+    fn lookup(&self, key: &str, now: i64, ticket: bool) -> Lookup {
         let mut st = self.shared.lock();
         st.drain();
         let connected = st.connected();
@@ -395,6 +497,9 @@ impl NearCachedStore {
             cache.entries.remove(key);
         }
         cache.stats.misses += 1;
+        if !ticket {
+            return Lookup::Miss(Ticket(0));
+        }
         if cache.fetching.len() >= self.shared.options.max_entries {
             // Reads cancelled between lookup and fill (e.g. by a timeout)
             // leave tickets behind: forgetting them all only skips fills.
@@ -418,16 +523,76 @@ impl NearCachedStore {
         let (Some(record), true, true) = (record, valid, connected) else {
             return;
         };
-        if cache.entries.len() >= self.shared.options.max_entries
-            && !cache.entries.contains_key(key)
-        {
-            if let Some(victim) = cache.entries.keys().next().cloned() {
-                cache.entries.remove(&victim);
+        cache.insert(key, record.clone());
+    }
+
+    /// Send `packed` (one update-and-read script call on `key`) on the
+    /// tracking connection of a standalone server and wait until its reply
+    /// has been applied to the cache. `None` when it was not sent (a
+    /// cluster, the connection down or its socket buffer full): the caller
+    /// uses the store's own connection instead.
+    async fn on_tracking_connection(
+        &self,
+        key: &str,
+        read: bool,
+        packed: &[u8],
+    ) -> Option<Result<OwnReply>> {
+        let (tx, mut rx) = oneshot::channel();
+        let waker = {
+            let mut st = self.shared.lock();
+            st.drain();
+            if !self.shared.own_path() || !st.connected() {
+                return None;
+            }
+            let State { nodes, cache, .. } = &mut *st;
+            let node = nodes.first_mut()?;
+            if node.waker.is_none() {
+                let registered = node
+                    .sock
+                    .as_ref()
+                    .and_then(|s| s.try_clone().ok())
+                    .and_then(|s| tokio::net::TcpStream::from_std(s).ok());
+                node.waker = Some(Arc::new(registered?));
+            }
+            let waker = node.waker.clone()?;
+            if !node.send(packed) {
+                if node.sock.is_none() {
+                    tracing::warn!("redis near cache: a write could not be sent whole; connection closed, cache flushed");
+                    cache.stats.disconnects += 1;
+                    cache.flush();
+                }
+                return None;
+            }
+            node.pending.push_back(Pending {
+                key: key.to_owned(),
+                read,
+                reply: tx,
+            });
+            waker
+        };
+        let lost = || {
+            Error::backend(
+                LABEL,
+                "the connection was lost before the reply to a write came (the write may have been applied)",
+            )
+        };
+        loop {
+            tokio::select! {
+                biased;
+                reply = &mut rx => return Some(reply.map_err(|_| lost())),
+                ready = waker.readable() => {
+                    // Whoever drains applies every reply in stream order;
+                    // ours arrives through `rx`.
+                    let _ = waker.try_io(tokio::io::Interest::READABLE, || {
+                        self.shared.lock().drain();
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                    if ready.is_err() {
+                        return Some(rx.try_recv().map_err(|_| lost()));
+                    }
+                }
             }
         }
-        cache
-            .entries
-            .insert(key.to_owned(), Arc::new(record.clone()));
     }
 
     /// Our own write: drop the entry now (Redis's invalidation follows).
@@ -460,6 +625,7 @@ impl Shared {
                 chunk: vec![0; 16 * 1024].into_boxed_slice(),
                 cache: Cache {
                     entries: HashMap::new(),
+                    max_entries: options.max_entries,
                     fetching: HashMap::new(),
                     next_ticket: 0,
                     stats: NearCacheStats::default(),
@@ -469,6 +635,12 @@ impl Shared {
             options,
             seeds,
         }
+    }
+
+    /// Reads and updates go through the tracking connection
+    /// ([`NearCacheOptions::keep_own_writes`] on a standalone server).
+    fn own_path(&self) -> bool {
+        self.options.keep_own_writes && self.seeds.is_none()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -550,12 +722,24 @@ impl Shared {
             }
             other => return Err(Error::backend(LABEL, format!("unexpected HELLO reply {other:?}"))),
         }
-        let mut tracking = vec!["CLIENT", "TRACKING", "ON", "BCAST"]
+        let mut tracking = vec!["CLIENT", "TRACKING", "ON"]
             .into_iter()
             .map(str::to_owned)
             .collect::<Vec<_>>();
-        if !self.options.prefix.is_empty() {
-            tracking.extend(["PREFIX".to_owned(), self.options.prefix.clone()]);
+        if !self.own_path() {
+            // Reads and writes go through the store's connections: every
+            // change under the prefix is reported here, written by Redis
+            // ahead of the writer's reply.
+            tracking.push("BCAST".to_owned());
+            if !self.options.prefix.is_empty() {
+                tracking.extend(["PREFIX".to_owned(), self.options.prefix.clone()]);
+            }
+        } else {
+            // Reads and updates go through this connection: Redis tracks
+            // the keys it read, reports their changes in order with the
+            // replies, and (NOLOOP) not the changes this connection made,
+            // whose replies carry the new record instead.
+            tracking.push("NOLOOP".to_owned());
         }
         match command(&mut sock, &mut buf, &tracking)? {
             resp::Frame::Simple(ok) if ok == "OK" => {}
@@ -629,6 +813,8 @@ impl Node {
             addr,
             sock: None,
             buf: Vec::new(),
+            waker: None,
+            pending: VecDeque::new(),
         }
     }
 
@@ -660,7 +846,16 @@ impl Node {
                 match resp::parse(&self.buf[pos..]) {
                     Ok(Some((frame, used))) => {
                         pos += used;
-                        cache.apply(frame);
+                        if matches!(frame, resp::Frame::Push(_)) {
+                            cache.apply(frame);
+                        } else if let Some(p) = self.pending.pop_front() {
+                            cache.own_update_reply(p, frame);
+                        } else {
+                            // A reply nobody asked for: the stream is not
+                            // what we think it is.
+                            lost = true;
+                            break;
+                        }
                     }
                     Ok(None) => break,
                     Err(_) => {
@@ -672,10 +867,43 @@ impl Node {
             self.buf.drain(..pos);
         }
         if lost {
-            self.sock = None;
-            self.buf.clear();
+            self.lose();
         }
         !lost
+    }
+
+    /// Close the connection. Own updates still awaiting a reply learn that
+    /// their outcome is unknown (their senders are dropped).
+    fn lose(&mut self) {
+        self.sock = None;
+        self.waker = None;
+        self.buf.clear();
+        self.pending.clear();
+    }
+
+    /// Write `bytes` without blocking: all of it, or nothing (`false`). A
+    /// partial write leaves half a command on the wire: the connection is
+    /// closed (Redis discards an incomplete command) and `false` returned.
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        let Some(sock) = self.sock.as_mut() else {
+            return false;
+        };
+        let mut written = 0;
+        while written < bytes.len() {
+            match sock.write(&bytes[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if written == bytes.len() {
+            return true;
+        }
+        if written > 0 {
+            self.lose();
+        }
+        false
     }
 }
 
@@ -702,6 +930,72 @@ impl State {
 }
 
 impl Cache {
+    /// Keep `record` under `key`, dropping an arbitrary entry when full.
+    fn insert(&mut self, key: &str, record: Record) {
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(key) {
+            if let Some(victim) = self.entries.keys().next().cloned() {
+                self.entries.remove(&victim);
+            }
+        }
+        self.entries.insert(key.to_owned(), Arc::new(record));
+    }
+
+    /// The reply to an own update-and-read, applied where it stands in the
+    /// stream: after every invalidation sent before it, before every one
+    /// sent after it. The record it carries is the key's state right after
+    /// our write, so it becomes the entry; reads of the key still in flight
+    /// on the store's connection may have been answered before our write
+    /// and must not fill.
+    fn own_update_reply(&mut self, pending: Pending, frame: resp::Frame) {
+        if let Some(f) = self.fetching.get_mut(&pending.key) {
+            f.1 = true;
+        }
+        let reply = match frame {
+            resp::Frame::Error(e) if e.starts_with("NOSCRIPT") => OwnReply::NoScript,
+            resp::Frame::Error(e) => {
+                // A script error may come after some of its writes.
+                self.entries.remove(&pending.key);
+                OwnReply::Failed(e)
+            }
+            image if pending.read => {
+                let record = crate::layout::decode_reply(image.into_value(), unix_now());
+                match &record {
+                    Some(r) => self.insert(&pending.key, r.clone()),
+                    None => {
+                        self.entries.remove(&pending.key);
+                    }
+                }
+                OwnReply::Read(record)
+            }
+            resp::Frame::Array(mut items) if items.len() == 2 => {
+                let image = items.pop().map(resp::Frame::into_value);
+                match (items.pop(), image) {
+                    (Some(resp::Frame::Int(updated)), Some(image)) => {
+                        match crate::layout::decode_reply(image, unix_now()) {
+                            Some(record) => {
+                                self.insert(&pending.key, record);
+                                self.stats.write_fills += 1;
+                            }
+                            None => {
+                                self.entries.remove(&pending.key);
+                            }
+                        }
+                        OwnReply::Done(updated == 1)
+                    }
+                    _ => {
+                        self.entries.remove(&pending.key);
+                        OwnReply::Failed("unexpected reply to the update script".to_owned())
+                    }
+                }
+            }
+            _ => {
+                self.entries.remove(&pending.key);
+                OwnReply::Failed("unexpected reply to the update script".to_owned())
+            }
+        };
+        let _ = pending.reply.send(reply);
+    }
+
     fn apply(&mut self, frame: resp::Frame) {
         let resp::Frame::Push(items) = frame else {
             return;
@@ -844,11 +1138,26 @@ impl SessionStore for NearCachedStore {
         self.inner.reserved_fields()
     }
 
+    /// A hit from memory. A miss: with
+    /// [`keep_own_writes`](NearCacheOptions::keep_own_writes), one `HGETALL`
+    /// on the tracking connection (which makes Redis track the key for us);
+    /// otherwise the store's read, filled unless an invalidation raced it.
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         let k = key.store_key();
-        match self.lookup(&k, unix_now()) {
+        let own = self.shared.own_path();
+        match self.lookup(&k, unix_now(), !own) {
             Lookup::Hit(r) => Ok(Some(r)),
             Lookup::Bypass => self.inner.load(key).await,
+            Lookup::Miss(_) if own => {
+                let packed = redis::cmd("HGETALL").arg(&k).get_packed_command();
+                match self.on_tracking_connection(&k, true, &packed).await {
+                    Some(Ok(OwnReply::Read(r))) => Ok(r),
+                    Some(Ok(OwnReply::Failed(e))) => Err(Error::backend(LABEL, e)),
+                    // Not sent, or the connection was lost before the
+                    // reply: a read can be made again elsewhere (uncached).
+                    _ => self.inner.load(key).await,
+                }
+            }
             Lookup::Miss(ticket) => {
                 let r = self.inner.load(key).await;
                 self.fill(&k, ticket, r.as_ref().ok().and_then(Option::as_ref));
@@ -863,9 +1172,33 @@ impl SessionStore for NearCachedStore {
         r
     }
 
+    /// With [`keep_own_writes`](NearCacheOptions::keep_own_writes): one
+    /// round trip on the tracking connection, whose reply refreshes the
+    /// entry. Otherwise, or when that connection is down: the store's
+    /// update, and the entry is dropped.
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
+        let k = key.store_key();
+        if !self.shared.own_path() {
+            let r = self.inner.update(key, changes).await;
+            self.forget(&k);
+            return r;
+        }
+        let args = crate::store::update_args(changes);
+        for by_hash in [true, false] {
+            let packed = UPDATE_GET_SCRIPT.packed(by_hash, &[k.as_bytes()], &args);
+            match self.on_tracking_connection(&k, false, &packed).await {
+                None => break,
+                Some(Ok(OwnReply::Done(updated))) => return Ok(updated),
+                Some(Ok(OwnReply::NoScript)) => continue,
+                Some(Ok(OwnReply::Failed(e))) => return Err(Error::backend(LABEL, e)),
+                Some(Ok(OwnReply::Read(_))) => {
+                    return Err(Error::backend(LABEL, "a read's reply to a write"))
+                }
+                Some(Err(e)) => return Err(e),
+            }
+        }
         let r = self.inner.update(key, changes).await;
-        self.forget(&key.store_key());
+        self.forget(&k);
         r
     }
 
@@ -939,6 +1272,27 @@ mod resp {
     }
 
     impl Frame {
+        /// The same value as the client library's type (for the record
+        /// decoder).
+        pub(crate) fn into_value(self) -> redis::Value {
+            use redis::Value;
+            match self {
+                Frame::Simple(s) => Value::SimpleString(s),
+                Frame::Error(_) | Frame::Scalar | Frame::Null => Value::Nil,
+                Frame::Int(i) => Value::Int(i),
+                Frame::Bulk(b) => Value::BulkString(b),
+                Frame::Array(items) | Frame::Push(items) => {
+                    Value::Array(items.into_iter().map(Frame::into_value).collect())
+                }
+                Frame::Map(pairs) => Value::Map(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.into_value(), v.into_value()))
+                        .collect(),
+                ),
+            }
+        }
+
         pub(crate) fn is_bulk(&self, s: &str) -> bool {
             match self {
                 Frame::Bulk(b) => b.eq_ignore_ascii_case(s.as_bytes()),

@@ -173,6 +173,15 @@ pub(crate) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::wit
 pub(crate) static SUPERSEDE_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::with_prelude(SUPERSEDE));
 pub(crate) static MOVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::with_prelude(MOVE));
+/// `UPDATE`, then the record as that write left it, in one atomic call:
+/// returns `{updated, HGETALL}` (the hash as a flat list). Same `ARGV` as
+/// `UPDATE`. The near cache runs it on its tracking connection to refresh
+/// its entry from its own write.
+pub(crate) static UPDATE_GET_SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::with_prelude(&format!(
+        "local function update()\n{UPDATE}\nend\nlocal updated = update()\nreturn {{updated, redis.call('HGETALL', KEYS[1])}}\n"
+    ))
+});
 
 /// A Lua script with its SHA-1, run by hash first.
 pub(crate) struct Script {
@@ -188,6 +197,17 @@ impl Script {
 
     fn with_prelude(body: &str) -> Self {
         Self::new(format!("{PRELUDE}{body}"))
+    }
+
+    /// The script's call as bytes on the wire: `EVALSHA` (by hash), or
+    /// `EVAL` with the source (which also makes the server cache it).
+    pub(crate) fn packed(&self, by_hash: bool, keys: &[&[u8]], args: &[String]) -> Vec<u8> {
+        let cmd = if by_hash {
+            build(Cmd::new().arg("EVALSHA").arg(&self.sha), keys, args)
+        } else {
+            build(Cmd::new().arg("EVAL").arg(&self.source), keys, args)
+        };
+        cmd.get_packed_command()
     }
 
     /// Run the script on `keys`: `EVALSHA` (one round trip); only if the

@@ -388,10 +388,7 @@ impl RedisStore {
     }
 
     async fn update_inner(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
-        let mut args = Vec::with_capacity(8 + 2 * changes.set.len() + changes.remove.len());
-        args.extend([META_FIELD.to_owned(), unix_now().to_string()]);
-        meta_args(&mut args, &changes.meta);
-        field_args(&mut args, changes);
+        let args = update_args(changes);
         let updated: i64 = UPDATE_SCRIPT
             .run(&self.conn, &[key.store_key().as_bytes()], &args)
             .await
@@ -473,6 +470,16 @@ fn label(interface: &str) -> &str {
 
 /// The script arguments of a meta update: permanent (`''`, `'0'`, `'1'`),
 /// accessed, expires, shorten, expires in ms.
+/// The `UPDATE` script's arguments for `changes` (also sent by the near
+/// cache's update-and-read script, which takes the same ones).
+pub(crate) fn update_args(changes: &Changes) -> Vec<String> {
+    let mut args = Vec::with_capacity(8 + 2 * changes.set.len() + changes.remove.len());
+    args.extend([META_FIELD.to_owned(), unix_now().to_string()]);
+    meta_args(&mut args, &changes.meta);
+    field_args(&mut args, changes);
+    args
+}
+
 fn meta_args(args: &mut Vec<String>, meta: &MetaUpdate) {
     let permanent = match meta.permanent {
         None => "",
