@@ -468,8 +468,6 @@ fn label(interface: &str) -> &str {
     }
 }
 
-/// The script arguments of a meta update: permanent (`''`, `'0'`, `'1'`),
-/// accessed, expires, shorten, expires in ms.
 /// The `UPDATE` script's arguments for `changes` (also sent by the near
 /// cache's update-and-read script, which takes the same ones).
 pub(crate) fn update_args(changes: &Changes) -> Vec<String> {
@@ -480,6 +478,8 @@ pub(crate) fn update_args(changes: &Changes) -> Vec<String> {
     args
 }
 
+/// The script arguments of a meta update: permanent (`''`, `'0'`, `'1'`),
+/// accessed, expires, shorten, expires in ms.
 fn meta_args(args: &mut Vec<String>, meta: &MetaUpdate) {
     let permanent = match meta.permanent {
         None => "",
