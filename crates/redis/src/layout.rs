@@ -318,7 +318,10 @@ mod tests {
     #[test]
     fn tombstones_and_extreme_times_round_trip() {
         let stone = RecordMeta::new(i64::MIN, i64::MAX, "").with_moved(true);
-        assert_eq!(decode_meta(encode_meta(&stone).as_bytes()), Some(stone.clone()));
+        assert_eq!(
+            decode_meta(encode_meta(&stone).as_bytes()),
+            Some(stone.clone())
+        );
         let record = decode_reply(hash(&[(META_FIELD, &encode_meta(&stone))]), 0).unwrap();
         assert!(record.meta.moved && record.fields.is_empty());
     }
