@@ -537,10 +537,11 @@ impl NearCachedStore {
         read: bool,
         packed: &[u8],
     ) -> Option<Result<OwnReply>> {
-        let (tx, mut rx) = oneshot::channel();
-        let waker = {
+        let (tx, rx) = oneshot::channel();
+        {
+            // No drain first: the reply is applied after whatever came
+            // before it on the stream anyway.
             let mut st = self.shared.lock();
-            st.drain();
             if !self.shared.own_path() || !st.connected() {
                 return None;
             }
@@ -552,9 +553,10 @@ impl NearCachedStore {
                     .as_ref()
                     .and_then(|s| s.try_clone().ok())
                     .and_then(|s| tokio::net::TcpStream::from_std(s).ok());
-                node.waker = Some(Arc::new(registered?));
+                let waker = Arc::new(registered?);
+                tokio::spawn(reader(Arc::downgrade(&self.shared), waker.clone()));
+                node.waker = Some(waker);
             }
-            let waker = node.waker.clone()?;
             if !node.send(packed) {
                 if node.sock.is_none() {
                     tracing::warn!("redis near cache: a write could not be sent whole; connection closed, cache flushed");
@@ -568,31 +570,15 @@ impl NearCachedStore {
                 read,
                 reply: tx,
             });
-            waker
-        };
-        let lost = || {
+        }
+        // The reader task (or any read's drain) applies the reply in stream
+        // order and hands the outcome over.
+        Some(rx.await.map_err(|_| {
             Error::backend(
                 LABEL,
                 "the connection was lost before the reply to a write came (the write may have been applied)",
             )
-        };
-        loop {
-            tokio::select! {
-                biased;
-                reply = &mut rx => return Some(reply.map_err(|_| lost())),
-                ready = waker.readable() => {
-                    // Whoever drains applies every reply in stream order;
-                    // ours arrives through `rx`.
-                    let _ = waker.try_io(tokio::io::Interest::READABLE, || {
-                        self.shared.lock().drain();
-                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                    });
-                    if ready.is_err() {
-                        return Some(rx.try_recv().map_err(|_| lost()));
-                    }
-                }
-            }
-        }
+        }))
     }
 
     /// Our own write: drop the entry now (Redis's invalidation follows).
@@ -831,7 +817,15 @@ impl Node {
                     lost = true;
                     break;
                 }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if n < chunk.len() {
+                        // Less than asked: the socket was empty after this
+                        // read, so everything that had arrived before it
+                        // is in (one system call fewer per drain).
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -873,8 +867,12 @@ impl Node {
     }
 
     /// Close the connection. Own updates still awaiting a reply learn that
-    /// their outcome is unknown (their senders are dropped).
+    /// their outcome is unknown (their senders are dropped); the reader
+    /// task sees the shutdown and ends.
     fn lose(&mut self) {
+        if let Some(sock) = &self.sock {
+            let _ = sock.shutdown(std::net::Shutdown::Both);
+        }
         self.sock = None;
         self.waker = None;
         self.buf.clear();
@@ -1031,6 +1029,41 @@ impl Cache {
         self.entries.clear();
         for f in self.fetching.values_mut() {
             f.1 = true;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Ends the reader task, which holds a second handle on the socket.
+        self.lose();
+    }
+}
+
+/// With `keep_own_writes`: wait until the tracking connection has something
+/// to read and apply it (replies to our reads and updates, invalidations),
+/// so that requests waiting for a reply are woken. Ends when the socket is
+/// closed or replaced, or the cache is gone.
+async fn reader(shared: Weak<Shared>, sock: Arc<tokio::net::TcpStream>) {
+    loop {
+        let ready = sock.readable().await;
+        let Some(s) = shared.upgrade() else { return };
+        let current = sock.try_io(tokio::io::Interest::READABLE, || {
+            let mut st = s.lock();
+            st.drain();
+            let current = st
+                .nodes
+                .first()
+                .and_then(|n| n.waker.as_ref())
+                .is_some_and(|w| Arc::ptr_eq(w, &sock));
+            if current {
+                Err(ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        if ready.is_err() || current.is_ok() {
+            return;
         }
     }
 }

@@ -208,6 +208,7 @@ fn main() {
             Kind::SpSeed,
             Kind::SpEncrypted,
             Kind::SpRedisNear,
+            Kind::SpRedisNearOwn,
             Kind::TsMemory,
             Kind::TsRedis,
         ] {

@@ -21,6 +21,7 @@ fn color(k: Kind) -> &'static str {
         Kind::SpSeed => "#2ca02c",
         Kind::SpEncrypted => "#393b79",
         Kind::SpRedisNear => "#8c564b",
+        Kind::SpRedisNearOwn => "#c49c94",
         Kind::SpMemcache => "#bcbd22",
         Kind::SpMongodb => "#637939",
         Kind::SpFirestore => "#e377c2",

@@ -25,11 +25,12 @@ use crate::driver::{cpu, http};
 use crate::servers::Kind;
 
 /// The servers of the section (those of them the run selects with `--only`).
-pub const KINDS: [Kind; 5] = [
+pub const KINDS: [Kind; 6] = [
     Kind::Baseline,
     Kind::SpCookie,
     Kind::SpRedis,
     Kind::SpRedisNear,
+    Kind::SpRedisNearOwn,
     Kind::ActixRedis,
 ];
 

@@ -47,6 +47,7 @@ pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> 
         kind,
         Kind::SpEncrypted
             | Kind::SpRedisNear
+            | Kind::SpRedisNearOwn
             | Kind::SpMemcache
             | Kind::SpMongodb
             | Kind::SpFirestore
@@ -123,6 +124,7 @@ pub async fn app(kind: Kind, redis_url: Option<&str>) -> Result<Router, String> 
         | Kind::Flask => return Err(format!("`{kind}` is not an axum server")),
         Kind::SpEncrypted
         | Kind::SpRedisNear
+        | Kind::SpRedisNearOwn
         | Kind::SpMemcache
         | Kind::SpMongodb
         | Kind::SpFirestore => unreachable!("built by sp_outer above"),

@@ -35,6 +35,9 @@ pub enum Kind {
     /// session-plus, one Redis interface with the near cache
     /// (`NearCachedStore`) owning every field.
     SpRedisNear,
+    /// session-plus, one Redis interface with the near cache keeping its
+    /// own writes (`NearCacheOptions::keep_own_writes`).
+    SpRedisNearOwn,
     /// session-plus, one memcached interface (`MemcacheStore`, one server)
     /// owning every field.
     SpMemcache,
@@ -65,13 +68,14 @@ pub enum Kind {
 
 impl Kind {
     /// Every configuration, in report order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Baseline,
         Kind::SpCookie,
         Kind::SpRedis,
         Kind::SpSeed,
         Kind::SpEncrypted,
         Kind::SpRedisNear,
+        Kind::SpRedisNearOwn,
         Kind::SpMemcache,
         Kind::SpMongodb,
         Kind::SpFirestore,
@@ -93,6 +97,7 @@ impl Kind {
             Kind::SpSeed => "sp-seed",
             Kind::SpEncrypted => "sp-encrypted",
             Kind::SpRedisNear => "sp-redis-near",
+            Kind::SpRedisNearOwn => "sp-redis-near-own",
             Kind::SpMemcache => "sp-memcache",
             Kind::SpMongodb => "sp-mongodb",
             Kind::SpFirestore => "sp-firestore",
@@ -117,6 +122,9 @@ impl Kind {
             }
             Kind::SpEncrypted => "session-plus, one encrypted cookie interface",
             Kind::SpRedisNear => "session-plus, one Redis interface with the near cache",
+            Kind::SpRedisNearOwn => {
+                "session-plus, one Redis interface with the near cache keeping its own writes (`keep_own_writes`)"
+            }
             Kind::SpMemcache => {
                 "session-plus, one memcache interface (session-plus-memcache, one memcached, meta protocol)"
             }
@@ -156,6 +164,7 @@ impl Kind {
             Kind::SpRedis
                 | Kind::SpSeed
                 | Kind::SpRedisNear
+                | Kind::SpRedisNearOwn
                 | Kind::TsRedis
                 | Kind::ActixRedis
                 | Kind::SpActixRedis

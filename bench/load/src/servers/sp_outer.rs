@@ -30,7 +30,10 @@ pub(super) async fn manager(
             Interface::store("session", redis(backend_url).await?).fields(FieldRules::All),
         ),
         Kind::SpRedisNear => builder.interface(
-            Interface::store("session", near(backend_url).await?).fields(FieldRules::All),
+            Interface::store("session", near(backend_url, false).await?).fields(FieldRules::All),
+        ),
+        Kind::SpRedisNearOwn => builder.interface(
+            Interface::store("session", near(backend_url, true).await?).fields(FieldRules::All),
         ),
         Kind::SpSeed => builder
             .interface(Interface::secure_cookie("csrf").fields(FieldRules::include(["csrf_token"])))
@@ -64,7 +67,10 @@ async fn redis(url: Option<&str>) -> Result<Arc<dyn session_plus::store::Session
     Ok(Arc::new(store))
 }
 
-async fn near(url: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionStore>, String> {
+async fn near(
+    url: Option<&str>,
+    keep_own_writes: bool,
+) -> Result<Arc<dyn session_plus::store::SessionStore>, String> {
     let url = url.ok_or("no Redis URL")?;
     let store = session_plus_redis::RedisStore::from_url(url)
         .await
@@ -72,7 +78,9 @@ async fn near(url: Option<&str>) -> Result<Arc<dyn session_plus::store::SessionS
     let near = session_plus_redis::NearCachedStore::connect(
         store,
         url,
-        session_plus_redis::NearCacheOptions::default().prefix("session"),
+        session_plus_redis::NearCacheOptions::default()
+            .prefix("session")
+            .keep_own_writes(keep_own_writes),
     )
     .await
     .map_err(|e| format!("near cache: {e}"))?;
