@@ -231,12 +231,22 @@ fn mongo_opcounters(
     client: &session_plus::mongodb::mongodb::Client,
 ) -> Result<CommandCounts, String> {
     use session_plus::mongodb::mongodb::bson::{doc, Bson};
-    let status = rt
-        .block_on(async {
+    // This client's runtime only runs inside `block_on`, so a pooled
+    // connection can sit idle for minutes between two calls and be found
+    // closed: one more attempt opens a fresh one (the driver drops the
+    // broken connection after the first error).
+    let status_once = || {
+        rt.block_on(async {
             client
                 .database("admin")
                 .run_command(doc! { "serverStatus": 1 })
                 .await
+        })
+    };
+    let status = status_once()
+        .or_else(|e| {
+            eprintln!("load-bench: MongoDB serverStatus failed ({e}); trying once more");
+            status_once()
         })
         .map_err(|e| format!("MongoDB serverStatus: {e}"))?;
     let ops = status
