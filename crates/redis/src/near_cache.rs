@@ -66,7 +66,11 @@
 //! invalidation cannot be told apart from another server's write in the
 //! same event-loop pass.) Losing the tracking connection while an update
 //! waits for its reply gives an error for that update (it may have been
-//! applied); a lost read is made again through the store.
+//! applied); a lost read is made again through the store. Redis keeps a
+//! tracking-table entry for every key this connection read, bounded by its
+//! `tracking-table-max-keys` setting: beyond it Redis drops the oldest
+//! entries and invalidates them here, so the bound costs hits, never
+//! correctness.
 //!
 //! # Redis Cluster
 //!
