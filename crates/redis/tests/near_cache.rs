@@ -2,13 +2,15 @@
 //! store on its own connection) changes or deletes the session, and the next
 //! read through the cache must see it. Run with `--nocapture` for the counts.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use session_plus_core::store::{Changes, MetaUpdate, Record, RecordMeta, SessionStore};
+use session_plus_core::store::SessionStore;
 use session_plus_core::{unix_now, RecordKey, SessionId};
 use session_plus_redis::{NearCacheOptions, NearCachedStore, RedisStore};
 use session_plus_testkit::RedisServer;
+use support::{counter, field, record, set, set_field};
 
 async fn pair(server: &RedisServer) -> (NearCachedStore, RedisStore) {
     pair_with(server, NearCacheOptions::default()).await
@@ -33,23 +35,6 @@ async fn pair_with(
     .expect("near cache");
     let other = RedisStore::from_url(&url).await.expect("second app server");
     (near, other)
-}
-
-fn record(n: i64) -> Record {
-    let now = unix_now();
-    Record::new(
-        [("counter".to_owned(), json!(n))].into(),
-        RecordMeta::new(now, now + 3600, "bind"),
-    )
-}
-
-fn set(n: i64) -> Changes {
-    let now = unix_now();
-    Changes::new(MetaUpdate::refresh(now, now + 3600)).set("counter", json!(n))
-}
-
-fn counter(r: &Option<Record>) -> Option<i64> {
-    r.as_ref()?.fields.get("counter")?.as_i64()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,15 +167,6 @@ fn command_count(server: &RedisServer, name: &str) -> u64 {
         .get(name)
         .copied()
         .unwrap_or(0)
-}
-
-fn set_field(name: &str, n: i64) -> Changes {
-    let now = unix_now();
-    Changes::new(MetaUpdate::refresh(now, now + 3600)).set(name, json!(n))
-}
-
-fn field(r: &Option<Record>, name: &str) -> Option<i64> {
-    r.as_ref()?.fields.get(name)?.as_i64()
 }
 
 /// With `keep_own_writes`, our own update refreshes the entry from its

@@ -5,13 +5,15 @@
 //! bypasses the cache; a slot moved to a new master is followed. Run with
 //! `--nocapture` for the counts.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use session_plus_core::store::{Changes, MetaUpdate, Record, RecordMeta, SessionStore};
+use session_plus_core::store::SessionStore;
 use session_plus_core::{unix_now, RecordKey, SessionId};
 use session_plus_redis::{NearCacheOptions, NearCachedStore, RedisStore};
 use session_plus_testkit::{free_port, RedisCluster, RedisServer, Reply};
+use support::{counter, record, set};
 
 /// Bound of every polling loop below.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -33,23 +35,6 @@ async fn pair(cluster: &RedisCluster) -> (NearCachedStore, RedisStore) {
         .await
         .expect("second app server");
     (near, other)
-}
-
-fn record(n: i64) -> Record {
-    let now = unix_now();
-    Record::new(
-        [("counter".to_owned(), json!(n))].into(),
-        RecordMeta::new(now, now + 3600, "bind"),
-    )
-}
-
-fn set(n: i64) -> Changes {
-    let now = unix_now();
-    Changes::new(MetaUpdate::refresh(now, now + 3600)).set("counter", json!(n))
-}
-
-fn counter(r: &Option<Record>) -> Option<i64> {
-    r.as_ref()?.fields.get("counter")?.as_i64()
 }
 
 /// Index of the node that holds `key` (the others answer `MOVED`).

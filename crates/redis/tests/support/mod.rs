@@ -202,3 +202,35 @@ async fn pipe(
         }
     }
 }
+
+/// A live record holding `counter = n` (an hour left, binding "bind").
+pub fn record(n: i64) -> session_plus_core::store::Record {
+    use session_plus_core::store::{Record, RecordMeta};
+    let now = session_plus_core::unix_now();
+    Record::new(
+        [("counter".to_owned(), serde_json::json!(n))].into(),
+        RecordMeta::new(now, now + 3600, "bind"),
+    )
+}
+
+/// Changes setting `name = n` (and refreshing the expiry by an hour).
+pub fn set_field(name: &str, n: i64) -> session_plus_core::store::Changes {
+    use session_plus_core::store::{Changes, MetaUpdate};
+    let now = session_plus_core::unix_now();
+    Changes::new(MetaUpdate::refresh(now, now + 3600)).set(name, serde_json::json!(n))
+}
+
+/// Changes setting `counter = n`.
+pub fn set(n: i64) -> session_plus_core::store::Changes {
+    set_field("counter", n)
+}
+
+/// The integer field `name` of a loaded record.
+pub fn field(r: &Option<session_plus_core::store::Record>, name: &str) -> Option<i64> {
+    r.as_ref()?.fields.get(name)?.as_i64()
+}
+
+/// The record's `counter`.
+pub fn counter(r: &Option<session_plus_core::store::Record>) -> Option<i64> {
+    field(r, "counter")
+}
