@@ -342,7 +342,12 @@ struct Ticket(u64);
 
 enum Lookup {
     Hit(Record),
+    /// A miss to fill from the store's read, if nothing invalidates the key
+    /// meanwhile.
     Miss(Ticket),
+    /// A miss to read on the tracking connection (`keep_own_writes`): its
+    /// reply fills the cache where it stands in the stream.
+    MissOwn,
     Bypass,
 }
 
@@ -481,9 +486,8 @@ impl NearCachedStore {
         st.nodes.iter().filter(|n| n.sock.is_some()).count()
     }
 
-    /// A hit, or a miss (with a fill ticket when `ticket`), or a bypass
-    /// while disconnected.
-    fn lookup(&self, key: &str, now: i64, ticket: bool) -> Lookup {
+    /// A hit, or a miss, or a bypass while disconnected.
+    fn lookup(&self, key: &str, now: i64) -> Lookup {
         let mut st = self.shared.lock();
         st.drain();
         let connected = st.connected();
@@ -501,8 +505,8 @@ impl NearCachedStore {
             cache.entries.remove(key);
         }
         cache.stats.misses += 1;
-        if !ticket {
-            return Lookup::Miss(Ticket(0));
+        if self.shared.own_path() {
+            return Lookup::MissOwn;
         }
         if cache.fetching.len() >= self.shared.options.max_entries {
             // Reads cancelled between lookup and fill (e.g. by a timeout)
@@ -530,11 +534,11 @@ impl NearCachedStore {
         cache.insert(key, record.clone());
     }
 
-    /// Send `packed` (one update-and-read script call on `key`) on the
-    /// tracking connection of a standalone server and wait until its reply
-    /// has been applied to the cache. `None` when it was not sent (a
-    /// cluster, the connection down or its socket buffer full): the caller
-    /// uses the store's own connection instead.
+    /// Send `packed` (an `HGETALL` when `read`, else one update-and-read
+    /// script call on `key`) on the tracking connection (only used with
+    /// `keep_own_writes`) and wait until its reply has been applied to the
+    /// cache. `None` when it was not sent (the connection down or its
+    /// socket buffer full): the caller uses the store's own connection.
     async fn on_tracking_connection(
         &self,
         key: &str,
@@ -546,7 +550,7 @@ impl NearCachedStore {
             // No drain first: the reply is applied after whatever came
             // before it on the stream anyway.
             let mut st = self.shared.lock();
-            if !self.shared.own_path() || !st.connected() {
+            if !st.connected() {
                 return None;
             }
             let State { nodes, cache, .. } = &mut *st;
@@ -583,6 +587,32 @@ impl NearCachedStore {
                 "the connection was lost before the reply to a write came (the write may have been applied)",
             )
         }))
+    }
+
+    /// The update-and-read script on the tracking connection: by hash, then
+    /// (the server did not know it) with its source. `None` when it could
+    /// not be sent: the caller updates through the store.
+    async fn update_on_tracking_connection(
+        &self,
+        key: &str,
+        changes: &Changes,
+    ) -> Option<Result<bool>> {
+        let args = crate::store::update_args(changes);
+        for by_hash in [true, false] {
+            let packed = UPDATE_GET_SCRIPT.packed(by_hash, &[key.as_bytes()], &args);
+            return Some(
+                match self.on_tracking_connection(key, false, &packed).await? {
+                    Ok(OwnReply::Done(updated)) => Ok(updated),
+                    Ok(OwnReply::NoScript) => continue,
+                    Ok(OwnReply::Failed(e)) => Err(Error::backend(LABEL, e)),
+                    Ok(OwnReply::Read(_)) => {
+                        Err(Error::backend(LABEL, "a read's reply to a write"))
+                    }
+                    Err(e) => Err(e),
+                },
+            );
+        }
+        None
     }
 
     /// Our own write: drop the entry now (Redis's invalidation follows).
@@ -1181,11 +1211,10 @@ impl SessionStore for NearCachedStore {
     /// otherwise the store's read, filled unless an invalidation raced it.
     async fn load(&self, key: &RecordKey) -> Result<Option<Record>> {
         let k = key.store_key();
-        let own = self.shared.own_path();
-        match self.lookup(&k, unix_now(), !own) {
+        match self.lookup(&k, unix_now()) {
             Lookup::Hit(r) => Ok(Some(r)),
             Lookup::Bypass => self.inner.load(key).await,
-            Lookup::Miss(_) if own => {
+            Lookup::MissOwn => {
                 let packed = redis::cmd("HGETALL").arg(&k).get_packed_command();
                 match self.on_tracking_connection(&k, true, &packed).await {
                     Some(Ok(OwnReply::Read(r))) => Ok(r),
@@ -1215,23 +1244,9 @@ impl SessionStore for NearCachedStore {
     /// update, and the entry is dropped.
     async fn update(&self, key: &RecordKey, changes: &Changes) -> Result<bool> {
         let k = key.store_key();
-        if !self.shared.own_path() {
-            let r = self.inner.update(key, changes).await;
-            self.forget(&k);
-            return r;
-        }
-        let args = crate::store::update_args(changes);
-        for by_hash in [true, false] {
-            let packed = UPDATE_GET_SCRIPT.packed(by_hash, &[k.as_bytes()], &args);
-            match self.on_tracking_connection(&k, false, &packed).await {
-                None => break,
-                Some(Ok(OwnReply::Done(updated))) => return Ok(updated),
-                Some(Ok(OwnReply::NoScript)) => continue,
-                Some(Ok(OwnReply::Failed(e))) => return Err(Error::backend(LABEL, e)),
-                Some(Ok(OwnReply::Read(_))) => {
-                    return Err(Error::backend(LABEL, "a read's reply to a write"))
-                }
-                Some(Err(e)) => return Err(e),
+        if self.shared.own_path() {
+            if let Some(r) = self.update_on_tracking_connection(&k, changes).await {
+                return r;
             }
         }
         let r = self.inner.update(key, changes).await;
