@@ -137,17 +137,29 @@ async fn scale_cost(spec: &str, iterations: u32) {
         if routes.as_ref().is_some_and(|r| !r.contains(route)) {
             continue;
         }
-        for _ in 0..iterations / 10 {
-            call(&mut app, route, &cookie).await;
-        }
-        let start = Instant::now();
-        for _ in 0..iterations {
-            let (status, _) = call(&mut app, route, &cookie).await;
-            assert_eq!(status, 200, "{spec} {route}");
-        }
-        let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+        let ns = time_route(&mut app, route, &cookie, iterations, spec).await;
         println!("| {spec} | `{route}` | {ns:.0} | |");
     }
+}
+
+/// Nanoseconds per `GET route` with `cookie`, over `iterations` requests
+/// after a tenth as many to warm up; every answer must be 200.
+async fn time_route(
+    app: &mut Router,
+    route: &str,
+    cookie: &str,
+    iterations: u32,
+    label: &str,
+) -> f64 {
+    for _ in 0..iterations / 10 {
+        call(app, route, cookie).await;
+    }
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let (status, _) = call(app, route, cookie).await;
+        assert_eq!(status, 200, "{label} {route}");
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(iterations)
 }
 
 async fn call(app: &mut Router, path: &str, cookie: &str) -> (u16, Vec<String>) {
@@ -234,15 +246,8 @@ fn main() {
                 if routes.as_ref().is_some_and(|r| !r.contains(route)) {
                     continue;
                 }
-                for _ in 0..iterations / 10 {
-                    call(&mut app, route, &cookie).await;
-                }
-                let start = Instant::now();
-                for _ in 0..iterations {
-                    let (status, _) = call(&mut app, route, &cookie).await;
-                    assert_eq!(status, 200, "{kind} {route}");
-                }
-                let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
+                let label = kind.to_string();
+                let ns = time_route(&mut app, route, &cookie, iterations, &label).await;
                 if kind == Kind::Baseline {
                     base[i] = ns;
                 }
