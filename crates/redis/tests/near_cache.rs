@@ -387,34 +387,39 @@ async fn own_updates_survive_a_lost_tracking_connection_and_a_script_flush() {
     }
 }
 
+/// A session manager built from a document with one near-cached `redis`
+/// interface on `server` (plus `setting`), and the cookies of a session
+/// holding `n = value`.
+async fn document_session(
+    server: &RedisServer,
+    setting: &str,
+    value: i64,
+) -> (std::sync::Arc<session_plus_core::SessionManager>, String) {
+    use session_plus_core::{ConfigDocument, Key, SessionDriver, StoreRegistry};
+
+    let mut registry = StoreRegistry::new();
+    session_plus_redis::register(&mut registry);
+    let doc = ConfigDocument::from_toml(&format!(
+        "[[interface]]\ncookie_name = \"session\"\nsession_type = \"redis\"\nurl = \"{}\"\nnear_cache = true\n{setting}\n",
+        server.url()
+    ))
+    .unwrap();
+    let manager = std::sync::Arc::new(doc.build(Key::generate().into(), &registry).await.unwrap());
+    let driver = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
+    driver.session().insert("n", value).await.unwrap();
+    let cookie = driver.finish().await.cookie_header();
+    (manager, cookie)
+}
+
 /// `near_cache_keep_own_writes = true` in a configuration document: a
 /// request that reads and writes the session costs one command (the update
 /// script, whose reply refreshes the cache), not a read and a write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_by_document_keeping_own_writes() {
-    use std::sync::Arc;
-
-    use session_plus_core::{ConfigDocument, Key, SessionDriver, StoreRegistry};
+    use session_plus_core::SessionDriver;
 
     let server = RedisServer::start();
-    let mut registry = StoreRegistry::new();
-    session_plus_redis::register(&mut registry);
-    let doc = ConfigDocument::from_toml(&format!(
-        r#"
-        [[interface]]
-        cookie_name = "session"
-        session_type = "redis"
-        url = "{}"
-        near_cache = true
-        near_cache_keep_own_writes = true
-        "#,
-        server.url()
-    ))
-    .unwrap();
-    let manager = Arc::new(doc.build(Key::generate().into(), &registry).await.unwrap());
-    let driver = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
-    driver.session().insert("n", 0).await.unwrap();
-    let cookie = driver.finish().await.cookie_header();
+    let (manager, cookie) = document_session(&server, "near_cache_keep_own_writes = true", 0).await;
     let (hgetall, evalsha) = (
         command_count(&server, "hgetall"),
         command_count(&server, "evalsha"),
@@ -488,29 +493,10 @@ mod conformance {
 /// session stop reaching Redis (with `cluster_urls`: tests/near_cache_cluster.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_by_document() {
-    use std::sync::Arc;
-
-    use session_plus_core::{ConfigDocument, Key, SessionDriver, StoreRegistry};
+    use session_plus_core::SessionDriver;
 
     let server = RedisServer::start();
-    let mut registry = StoreRegistry::new();
-    session_plus_redis::register(&mut registry);
-    let doc = ConfigDocument::from_toml(&format!(
-        r#"
-        [[interface]]
-        cookie_name = "session"
-        session_type = "redis"
-        url = "{}"
-        near_cache = true
-        near_cache_max_entries = 1000
-        "#,
-        server.url()
-    ))
-    .unwrap();
-    let manager = Arc::new(doc.build(Key::generate().into(), &registry).await.unwrap());
-    let driver = SessionDriver::new(manager.clone(), std::iter::empty::<&[u8]>());
-    driver.session().insert("n", 1).await.unwrap();
-    let cookie = driver.finish().await.cookie_header();
+    let (manager, cookie) = document_session(&server, "near_cache_max_entries = 1000", 1).await;
     let hgetall = || {
         server
             .commandstats()
