@@ -648,30 +648,19 @@ mod tests {
         assert_eq!(signed.decode(&v2, 1500), Some(record()));
 
         let enc = EncryptedFormat::new(&ring, "d");
-        let nonce = [7u8; NONCE_LEN];
-        let ct = enc.ciphers[0]
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &json,
-                    aad: b"d",
-                },
-            )
-            .unwrap();
-        let v1 = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
+        // The XChaCha20 value format written before AES-GCM-SIV.
+        let xchacha = |msg: &[u8]| {
+            let nonce = [7u8; NONCE_LEN];
+            let payload = Payload { msg, aad: b"d" };
+            let ct = enc.ciphers[0]
+                .encrypt(XNonce::from_slice(&nonce), payload)
+                .unwrap();
+            URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat())
+        };
+        let v1 = xchacha(&json);
         assert_eq!(enc.decode(&v1, 1500), Some(record()));
-        // XChaCha20 with the version 2 payload (written before AES-GCM-SIV).
-        let compact = compact::encode(&record());
-        let ct = enc.ciphers[0]
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &compact,
-                    aad: b"d",
-                },
-            )
-            .unwrap();
-        let xchacha = URL_SAFE_NO_PAD.encode([&nonce[..], &ct].concat());
+        // XChaCha20 with the version 2 payload.
+        let xchacha = xchacha(&compact::encode(&record()));
         assert_eq!(enc.decode(&xchacha, 1500), Some(record()));
         let siv = enc.encode(&record());
         assert!(siv.starts_with("2."), "{siv}");
