@@ -14,23 +14,7 @@ use session_plus_core::store::SessionStore;
 use session_plus_core::{FieldRules, Interface, Key, SessionManager};
 use session_plus_redis::{redis, RedisOptions, RedisStore};
 use session_plus_testkit::{RedisCluster, RedisServer};
-use support::Jar;
-
-/// Wait (bounded) until the server stops answering a fresh PING promptly.
-async fn wait_until_stalled(url: &str) {
-    let client = redis::Client::open(url).unwrap();
-    for _ in 0..20 {
-        let probe = async {
-            let mut c = client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut c).await
-        };
-        match tokio::time::timeout(Duration::from_millis(400), probe).await {
-            Ok(Ok(_)) => continue,
-            Ok(Err(_)) | Err(_) => return,
-        }
-    }
-    panic!("the server never stalled");
-}
+use support::{wait_until_stalled, Jar};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_is_claimed_only_where_it_holds() {

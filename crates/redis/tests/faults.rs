@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use session_plus_core::{Error, FieldRules, Interface, Key, SessionManager};
 use session_plus_redis::{redis, RedisOptions, RedisStore};
 use session_plus_testkit::RedisServer;
-use support::Jar;
+use support::{wait_until_stalled, Jar};
 
 fn manager(store: RedisStore, timeout: Duration) -> Arc<SessionManager> {
     Arc::new(
@@ -197,24 +197,6 @@ async fn first_request_after_redis_is_back_succeeds() {
         assert_eq!(s.get::<u64>("down").await.unwrap(), None);
         jar.finish(&s).await;
     }
-}
-
-/// Wait (bounded) until the server stops answering a fresh PING promptly.
-async fn wait_until_stalled(url: &str) {
-    let client = redis::Client::open(url).unwrap();
-    for _ in 0..20 {
-        let probe = async {
-            let mut c = client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut c).await
-        };
-        // A healthy server on loopback answers well within 400 ms even on a
-        // busy machine; the stall lasts 2 s, so most of it remains after this.
-        match tokio::time::timeout(Duration::from_millis(400), probe).await {
-            Ok(Ok(_)) => continue,
-            Ok(Err(_)) | Err(_) => return,
-        }
-    }
-    panic!("the server never stalled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

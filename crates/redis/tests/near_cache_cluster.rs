@@ -46,6 +46,20 @@ fn owner(nodes: &[RedisServer], key: &RecordKey) -> usize {
         .expect("the key is on some master")
 }
 
+/// Both app servers on `cluster`, and one session per master, read once by
+/// the near cache (so cached).
+async fn cached_on_every_master(
+    cluster: &RedisCluster,
+) -> (NearCachedStore, RedisStore, Vec<(RecordKey, usize)>) {
+    let (near, other) = pair(cluster).await;
+    let keys = sessions_on_every_master(cluster.nodes(), &near, 1).await;
+    for (key, _) in &keys {
+        near.load(key).await.unwrap();
+    }
+    assert_eq!(near.len(), 3);
+    (near, other, keys)
+}
+
 /// `per_node` sessions created through `near` on every master, with the
 /// index of their master.
 async fn sessions_on_every_master(
@@ -196,12 +210,7 @@ fn kill_tracking_connection(node: &RedisServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_invalidation_connection_flushes_bypasses_and_recovers() {
     let cluster = RedisCluster::start(3);
-    let (near, other) = pair(&cluster).await;
-    let keys = sessions_on_every_master(cluster.nodes(), &near, 1).await;
-    for (key, _) in &keys {
-        near.load(key).await.unwrap();
-    }
-    assert_eq!(near.len(), 3);
+    let (near, other, keys) = cached_on_every_master(&cluster).await;
 
     let (victim, at) = keys.iter().find(|(_, at)| *at == 1).unwrap();
     kill_tracking_connection(&cluster.nodes()[*at]);
@@ -347,12 +356,7 @@ fn move_slot_to_new_master(nodes: &[RedisServer], from: usize, key: &RecordKey) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_moved_to_a_new_master_is_followed() {
     let cluster = RedisCluster::start(3);
-    let (near, other) = pair(&cluster).await;
-    let keys = sessions_on_every_master(cluster.nodes(), &near, 1).await;
-    for (key, _) in &keys {
-        near.load(key).await.unwrap();
-    }
-    assert_eq!(near.len(), 3);
+    let (near, other, keys) = cached_on_every_master(&cluster).await;
     // A second near cache whose topology poll will not run during the test:
     // it shows what happens before a poll notices the new master.
     let urls = cluster.urls();

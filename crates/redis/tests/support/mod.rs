@@ -234,3 +234,22 @@ pub fn field(r: &Option<session_plus_core::store::Record>, name: &str) -> Option
 pub fn counter(r: &Option<session_plus_core::store::Record>) -> Option<i64> {
     field(r, "counter")
 }
+
+/// Wait (bounded) until the server at `url` stops answering a fresh PING
+/// promptly (after a `DEBUG SLEEP`). A healthy server on loopback answers
+/// well within 400 ms even on a busy machine; the tests' stalls last 2 s,
+/// so most of one remains after this.
+pub async fn wait_until_stalled(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    for _ in 0..20 {
+        let probe = async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(400), probe).await {
+            Ok(Ok(_)) => continue,
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+    panic!("the server never stalled");
+}
