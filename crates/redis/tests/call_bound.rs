@@ -14,7 +14,7 @@ use session_plus_core::store::SessionStore;
 use session_plus_core::{FieldRules, Interface, Key, SessionManager};
 use session_plus_redis::{redis, RedisOptions, RedisStore};
 use session_plus_testkit::{RedisCluster, RedisServer};
-use support::{wait_until_stalled, Jar};
+use support::{stall, Jar};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_is_claimed_only_where_it_holds() {
@@ -68,20 +68,7 @@ async fn stalled_server_hits_the_stores_own_bound_with_no_core_timer() {
     s.insert("base", 1).await.unwrap();
     assert!(jar.finish(&s).await.error.is_none());
 
-    let client = redis::Client::open(server.url()).unwrap();
-    let no_timeout = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let mut sleeper = client
-        .get_multiplexed_async_connection_with_config(&no_timeout)
-        .await
-        .unwrap();
-    let stall = tokio::spawn(async move {
-        redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg(2)
-            .query_async::<()>(&mut sleeper)
-            .await
-    });
-    wait_until_stalled(&server.url()).await;
+    let stall = stall(&server.url(), 2).await;
 
     let started = Instant::now();
     let s = jar.session(&manager);

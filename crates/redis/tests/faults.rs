@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use session_plus_core::{Error, FieldRules, Interface, Key, SessionManager};
-use session_plus_redis::{redis, RedisOptions, RedisStore};
+use session_plus_redis::{RedisOptions, RedisStore};
 use session_plus_testkit::RedisServer;
-use support::{wait_until_stalled, Jar};
+use support::{stall, Jar};
 
 fn manager(store: RedisStore, timeout: Duration) -> Arc<SessionManager> {
     Arc::new(
@@ -208,20 +208,7 @@ async fn stalled_server_hits_the_core_timeout() {
     write(&manager, &mut jar, "base", 1).await.unwrap();
 
     // DEBUG SLEEP blocks the whole (single-threaded) server for 2 s.
-    let client = redis::Client::open(server.url()).unwrap();
-    let no_timeout = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let mut sleeper = client
-        .get_multiplexed_async_connection_with_config(&no_timeout)
-        .await
-        .unwrap();
-    let stall = tokio::spawn(async move {
-        redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg(2)
-            .query_async::<()>(&mut sleeper)
-            .await
-    });
-    wait_until_stalled(&server.url()).await;
+    let stall = stall(&server.url(), 2).await;
 
     let (mut sent, mut timeouts) = (0, 0);
     let started = Instant::now();

@@ -235,11 +235,32 @@ pub fn counter(r: &Option<session_plus_core::store::Record>) -> Option<i64> {
     field(r, "counter")
 }
 
+/// Block the whole (single-threaded) server at `url` with `DEBUG SLEEP
+/// seconds`, sent on a connection of its own with no response timeout, and
+/// return once it has stalled. The handle ends when the sleep does.
+pub async fn stall(url: &str, seconds: u64) -> tokio::task::JoinHandle<redis::RedisResult<()>> {
+    let client = redis::Client::open(url).unwrap();
+    let no_timeout = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut sleeper = client
+        .get_multiplexed_async_connection_with_config(&no_timeout)
+        .await
+        .unwrap();
+    let sleeping = tokio::spawn(async move {
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(seconds)
+            .query_async::<()>(&mut sleeper)
+            .await
+    });
+    wait_until_stalled(url).await;
+    sleeping
+}
+
 /// Wait (bounded) until the server at `url` stops answering a fresh PING
 /// promptly (after a `DEBUG SLEEP`). A healthy server on loopback answers
 /// well within 400 ms even on a busy machine; the tests' stalls last 2 s,
 /// so most of one remains after this.
-pub async fn wait_until_stalled(url: &str) {
+async fn wait_until_stalled(url: &str) {
     let client = redis::Client::open(url).unwrap();
     for _ in 0..20 {
         let probe = async {
