@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use session_plus_testkit::{FirestoreEmulator, MemcachedServer, RedisServer, SecantusServer};
 
+use crate::driver::cpu;
 use crate::driver::redis::{commandstats, CommandCounts};
 use crate::servers::{Backend, Kind};
 
@@ -277,21 +278,10 @@ fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
 
 /// The PIDs of every live descendant of `root` (not `root` itself).
 fn descendants(root: u32) -> Vec<u32> {
-    let mut parent = Vec::new();
-    if let Ok(dir) = fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = ppid(pid) {
-                parent.push((pid, ppid));
-            }
-        }
-    }
+    let parent: Vec<(u32, u32)> = cpu::pids()
+        .into_iter()
+        .filter_map(|pid| Some((pid, cpu::ppid(pid)?)))
+        .collect();
     let mut found: BTreeSet<u32> = BTreeSet::new();
     let mut frontier = vec![root];
     while let Some(p) = frontier.pop() {
@@ -302,12 +292,6 @@ fn descendants(root: u32) -> Vec<u32> {
         }
     }
     found.into_iter().collect()
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn process_name(pid: u32) -> String {
@@ -337,11 +321,11 @@ mod tests {
         };
         assert!(found.contains(&child.id()), "{found:?}");
         assert!(
-            found.iter().any(|&p| ppid(p) == Some(child.id())),
+            found.iter().any(|&p| cpu::ppid(p) == Some(child.id())),
             "the grandchild (sleep) is missing: {found:?}"
         );
         // Kill the shell's child by its pid, then the shell.
-        for p in found.iter().filter(|&&p| ppid(p) == Some(child.id())) {
+        for p in found.iter().filter(|&&p| cpu::ppid(p) == Some(child.id())) {
             let _ = Command::new("sh")
                 .args(["-c", &format!("kill {p}")])
                 .status();

@@ -6,6 +6,21 @@ use std::fs;
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
 
+/// The PIDs of the live processes (the numeric entries of `/proc`).
+pub(crate) fn pids() -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The parent of a live process.
+pub(crate) fn ppid(pid: u32) -> Option<u32> {
+    stat(pid).map(|(ppid, _)| ppid)
+}
+
 /// (ppid, utime + stime in ticks) of one process, all its threads included.
 fn stat(pid: u32) -> Option<(u32, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -22,23 +37,13 @@ fn stat(pid: u32) -> Option<(u32, u64)> {
 /// Seconds of CPU used so far by `pid` and its direct children (gunicorn's
 /// workers are children of its master).
 pub fn seconds(pid: u32) -> f64 {
-    let mut ticks = stat(pid).map_or(0, |(_, t)| t);
-    if let Ok(dir) = fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some((ppid, t)) = stat(child) {
-                if ppid == pid {
-                    ticks += t;
-                }
-            }
-        }
-    }
+    let children: u64 = pids()
+        .into_iter()
+        .filter_map(stat)
+        .filter(|&(ppid, _)| ppid == pid)
+        .map(|(_, t)| t)
+        .sum();
+    let ticks = stat(pid).map_or(0, |(_, t)| t) + children;
     ticks as f64 / TICKS_PER_SEC
 }
 
